@@ -1,0 +1,3 @@
+"""The AWS operations the sandbox answers itself; importing this package registers them."""
+
+from sandbox.services import costexplorer, sagemaker, servicecatalog  # noqa: F401
