@@ -188,7 +188,7 @@ def _clock_set(body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
         raise ControlError("give advance_seconds or now")
     from sandbox.server import run_ticks
 
-    run_ticks()
+    run_ticks(force=True)
     return _clock(body, query)
 
 

@@ -29,18 +29,19 @@ from sandbox.shapes import operation_model, service_model, timestamps_to_datetim
 log = logging.getLogger("sandbox")
 
 StartResponse = Callable[..., Any]
-_TICK_HOOKS: list[Callable[[], None]] = []
+_TICK_HOOKS: list[Callable[[bool], None]] = []
 
 
-def on_tick(func: Callable[[], None]) -> Callable[[], None]:
-    """Run `func` (under the state lock) before answering AWS calls: lazy background work."""
+def on_tick(func: Callable[[bool], None]) -> Callable[[bool], None]:
+    """Run `func(force)` under the state lock before AWS calls: the sandbox's background work,
+    done lazily instead of in threads. `force` is set when the clock has just moved."""
     _TICK_HOOKS.append(func)
     return func
 
 
-def run_ticks() -> None:
+def run_ticks(force: bool = False) -> None:
     for hook in _TICK_HOOKS:
-        hook()
+        hook(force)
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:

@@ -19,6 +19,7 @@ from moto.sagemaker.models import FakeSagemakerNotebookInstance, sagemaker_backe
 from sandbox.protocol import AwsError, AwsRequest, validation
 from sandbox.registry import operation
 from sandbox.runtime import runtime
+from sandbox.shapes import service_model
 from sandbox.state import RegionState, state
 
 PLATFORMS = ("notebook-al1-v1", "notebook-al2-v1", "notebook-al2-v2", "notebook-al2-v3")
@@ -99,6 +100,15 @@ class Notebook:
         self.set_status(now, status)
 
 
+def check_instance_type(instance_type: str) -> None:
+    allowed = service_model("sagemaker").shape_for("InstanceType").enum  # type: ignore[attr-defined]
+    if instance_type not in allowed:
+        raise validation(
+            f"1 validation error detected: Value '{instance_type}' at 'instanceType' failed to "
+            "satisfy constraint: Member must satisfy enum value set"
+        )
+
+
 def region_notebooks(region: RegionState) -> dict[str, Notebook]:
     now = runtime.clock.now()
     for notebook in list(region.notebooks.values()):
@@ -153,6 +163,7 @@ def create_notebook(
         raise validation("DirectInternetAccess can be disabled only when a SubnetId is specified")
     if security_group_ids and not subnet_id:
         raise validation("SecurityGroupIds can be specified only with a SubnetId")
+    check_instance_type(instance_type)
     backend = sagemaker_backends[region.account][region.region]
     if lifecycle_config_name and (
         lifecycle_config_name not in backend.notebook_instance_lifecycle_configurations
@@ -163,7 +174,8 @@ def create_notebook(
     try:
         fake = backend.create_notebook_instance(
             notebook_instance_name=name,
-            instance_type=instance_type,
+            # moto's own list of instance types is years old; botocore's enum was checked above.
+            instance_type="ml.t3.medium",
             role_arn=role_arn,
             subnet_id=subnet_id,
             security_group_ids=security_group_ids,
@@ -176,6 +188,7 @@ def create_notebook(
         )
     except ServiceException as exc:
         raise AwsError(exc.code, exc.message) from exc
+    fake.instance_type = instance_type
     now = runtime.clock.now()
     notebook = Notebook(
         account=region.account,
@@ -360,7 +373,7 @@ def update_notebook_instance(req: AwsRequest) -> dict[str, Any]:
     fake = notebook.moto
     now = runtime.clock.now()
     if p.get("InstanceType"):
-        fake.validate_instance_type(p["InstanceType"])
+        check_instance_type(p["InstanceType"])
         fake.instance_type = p["InstanceType"]
     if p.get("VolumeSizeInGB"):
         if int(p["VolumeSizeInGB"]) < fake.volume_size_in_gb:
