@@ -79,7 +79,9 @@ def handle(environ: dict[str, Any], start_response: StartResponse) -> Iterable[b
         known = sorted({p for _, p in ROUTES})
         if any(p == path for p in known):
             return _respond(start_response, 405, {"error": f"{method} not allowed on {path}"})
-        return _respond(start_response, 404, {"error": f"no such control path {path}", "paths": known})
+        return _respond(
+            start_response, 404, {"error": f"no such control path {path}", "paths": known}
+        )
     try:
         body = _body(environ) if method in ("POST", "PUT") else {}
         with runtime.lock:
@@ -130,7 +132,9 @@ def _latency(body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
     ms = body.get("ms")
     if not isinstance(ms, int) or ms < 0:
         raise ControlError("ms must be a non-negative integer")
-    runtime.faults.latencies.append(LatencyRule(ms=ms, operations=_operations(body.get("operations"))))
+    runtime.faults.latencies.append(
+        LatencyRule(ms=ms, operations=_operations(body.get("operations")))
+    )
     return runtime.faults.as_dict()
 
 

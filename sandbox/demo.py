@@ -20,7 +20,13 @@ from sandbox.services.costexplorer.ledger import CostRow, hourly_price, set_tag_
 from sandbox.services.servicecatalog.models import Artifact, Constraint, Portfolio, Product
 from sandbox.state import stable_id, state
 
-PORTAL_TAGS = ("portal:team", "portal:project", "portal:workspace", "portal:owner", "portal:cost-center")
+PORTAL_TAGS = (
+    "portal:team",
+    "portal:project",
+    "portal:workspace",
+    "portal:owner",
+    "portal:cost-center",
+)
 SUBNET_ID = "subnet-0a1b2c3d4e5f60718"
 SECURITY_GROUP_ID = "sg-0a1b2c3d4e5f60719"
 LIFECYCLE_CONFIG = "portal-idle-shutdown"
@@ -28,32 +34,73 @@ KEY_ID = "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b"
 
 PRODUCTS = [
     # name, description, allowed instance types, default, largest volume
-    ("Standard CPU notebook", "General-purpose analysis on a burstable CPU instance.",
-     ["ml.t3.medium", "ml.t3.large", "ml.t3.xlarge"], "ml.t3.medium", 50),
-    ("Large-memory notebook", "Memory-optimised instance for large data frames.",
-     ["ml.r5.large", "ml.r5.xlarge", "ml.r5.2xlarge"], "ml.r5.large", 200),
-    ("GPU notebook", "Single-GPU instance for deep learning experiments.",
-     ["ml.g4dn.xlarge", "ml.g4dn.2xlarge"], "ml.g4dn.xlarge", 200),
+    (
+        "Standard CPU notebook",
+        "General-purpose analysis on a burstable CPU instance.",
+        ["ml.t3.medium", "ml.t3.large", "ml.t3.xlarge"],
+        "ml.t3.medium",
+        50,
+    ),
+    (
+        "Large-memory notebook",
+        "Memory-optimised instance for large data frames.",
+        ["ml.r5.large", "ml.r5.xlarge", "ml.r5.2xlarge"],
+        "ml.r5.large",
+        200,
+    ),
+    (
+        "GPU notebook",
+        "Single-GPU instance for deep learning experiments.",
+        ["ml.g4dn.xlarge", "ml.g4dn.2xlarge"],
+        "ml.g4dn.xlarge",
+        200,
+    ),
 ]
 TEAMS = [
     # team, cost centre, project, [(workspace, owner, instance type, volume, live state)]
-    ("health-analytics", "CC-1042", "readmissions", [
-        ("ha-readmit-eda", "alice", "ml.t3.large", 20, "InService"),
-        ("ha-readmit-model", "bob", "ml.g4dn.xlarge", 50, "Stopped"),
-        ("ha-claims-archive", "alice", "ml.r5.large", 100, None),
-    ]),
-    ("transport-planning", "CC-2077", "ridership", [
-        ("tp-ridership-forecast", "carol", "ml.r5.xlarge", 100, "InService"),
-        ("tp-gtfs-cleanup", "dave", "ml.t3.medium", 10, "Stopped"),
-        ("tp-survey-2024", "erin", "ml.t3.xlarge", 30, None),
-    ]),
+    (
+        "health-analytics",
+        "CC-1042",
+        "readmissions",
+        [
+            ("ha-readmit-eda", "alice", "ml.t3.large", 20, "InService"),
+            ("ha-readmit-model", "bob", "ml.g4dn.xlarge", 50, "Stopped"),
+            ("ha-claims-archive", "alice", "ml.r5.large", 100, None),
+        ],
+    ),
+    (
+        "transport-planning",
+        "CC-2077",
+        "ridership",
+        [
+            ("tp-ridership-forecast", "carol", "ml.r5.xlarge", 100, "InService"),
+            ("tp-gtfs-cleanup", "dave", "ml.t3.medium", 10, "Stopped"),
+            ("tp-survey-2024", "erin", "ml.t3.xlarge", 30, None),
+        ],
+    ),
 ]
 MANAGED_RULES = [
-    ("sagemaker-notebook-no-direct-internet-access", "SAGEMAKER_NOTEBOOK_NO_DIRECT_INTERNET_ACCESS", {}),
-    ("sagemaker-notebook-instance-kms-key-configured", "SAGEMAKER_NOTEBOOK_INSTANCE_KMS_KEY_CONFIGURED", {}),
-    ("sagemaker-notebook-instance-root-access-check", "SAGEMAKER_NOTEBOOK_INSTANCE_ROOT_ACCESS_CHECK", {}),
+    (
+        "sagemaker-notebook-no-direct-internet-access",
+        "SAGEMAKER_NOTEBOOK_NO_DIRECT_INTERNET_ACCESS",
+        {},
+    ),
+    (
+        "sagemaker-notebook-instance-kms-key-configured",
+        "SAGEMAKER_NOTEBOOK_INSTANCE_KMS_KEY_CONFIGURED",
+        {},
+    ),
+    (
+        "sagemaker-notebook-instance-root-access-check",
+        "SAGEMAKER_NOTEBOOK_INSTANCE_ROOT_ACCESS_CHECK",
+        {},
+    ),
     ("sagemaker-notebook-instance-inside-vpc", "SAGEMAKER_NOTEBOOK_INSTANCE_INSIDE_VPC", {}),
-    ("portal-required-tags", "REQUIRED_TAGS", {f"tag{i + 1}Key": key for i, key in enumerate(PORTAL_TAGS)}),
+    (
+        "portal-required-tags",
+        "REQUIRED_TAGS",
+        {f"tag{i + 1}Key": key for i, key in enumerate(PORTAL_TAGS)},
+    ),
 ]
 
 
@@ -61,7 +108,9 @@ def kms_key_arn(account: str, region: str) -> str:
     return f"arn:aws:kms:{region}:{account}:key/{KEY_ID}"
 
 
-def notebook_template(account: str, region: str, allowed: list[str], default: str, largest: int, platform: str) -> dict[str, Any]:
+def notebook_template(
+    account: str, region: str, allowed: list[str], default: str, largest: int, platform: str
+) -> dict[str, Any]:
     """The security team's template: everything but the name, size and type is fixed."""
     fixed = "Fixed by the security team"
     return {
@@ -74,17 +123,65 @@ def notebook_template(account: str, region: str, allowed: list[str], default: st
                 "ConstraintDescription": "Letters, digits and hyphens, at most 63 characters",
                 "Description": "Name of the notebook instance",
             },
-            "InstanceType": {"Type": "String", "Default": default, "AllowedValues": allowed, "Description": "Instance type"},
-            "VolumeSizeInGB": {"Type": "Number", "Default": "20", "MinValue": "5", "MaxValue": str(largest), "Description": "ML storage volume size"},
-            "KmsKeyId": {"Type": "String", "Default": kms_key_arn(account, region), "AllowedValues": [kms_key_arn(account, region)], "Description": fixed},
-            "SubnetId": {"Type": "String", "Default": SUBNET_ID, "AllowedValues": [SUBNET_ID], "Description": fixed},
-            "SecurityGroupIds": {"Type": "CommaDelimitedList", "Default": SECURITY_GROUP_ID, "AllowedValues": [SECURITY_GROUP_ID], "Description": fixed},
-            "DirectInternetAccess": {"Type": "String", "Default": "Disabled", "AllowedValues": ["Disabled"], "Description": fixed},
-            "RootAccess": {"Type": "String", "Default": "Disabled", "AllowedValues": ["Disabled"], "Description": fixed},
-            "PlatformIdentifier": {"Type": "String", "Default": platform, "AllowedValues": [platform], "Description": fixed},
-            "LifecycleConfigName": {"Type": "String", "Default": LIFECYCLE_CONFIG, "AllowedValues": ["", LIFECYCLE_CONFIG], "Description": "Lifecycle configuration"},
+            "InstanceType": {
+                "Type": "String",
+                "Default": default,
+                "AllowedValues": allowed,
+                "Description": "Instance type",
+            },
+            "VolumeSizeInGB": {
+                "Type": "Number",
+                "Default": "20",
+                "MinValue": "5",
+                "MaxValue": str(largest),
+                "Description": "ML storage volume size",
+            },
+            "KmsKeyId": {
+                "Type": "String",
+                "Default": kms_key_arn(account, region),
+                "AllowedValues": [kms_key_arn(account, region)],
+                "Description": fixed,
+            },
+            "SubnetId": {
+                "Type": "String",
+                "Default": SUBNET_ID,
+                "AllowedValues": [SUBNET_ID],
+                "Description": fixed,
+            },
+            "SecurityGroupIds": {
+                "Type": "CommaDelimitedList",
+                "Default": SECURITY_GROUP_ID,
+                "AllowedValues": [SECURITY_GROUP_ID],
+                "Description": fixed,
+            },
+            "DirectInternetAccess": {
+                "Type": "String",
+                "Default": "Disabled",
+                "AllowedValues": ["Disabled"],
+                "Description": fixed,
+            },
+            "RootAccess": {
+                "Type": "String",
+                "Default": "Disabled",
+                "AllowedValues": ["Disabled"],
+                "Description": fixed,
+            },
+            "PlatformIdentifier": {
+                "Type": "String",
+                "Default": platform,
+                "AllowedValues": [platform],
+                "Description": fixed,
+            },
+            "LifecycleConfigName": {
+                "Type": "String",
+                "Default": LIFECYCLE_CONFIG,
+                "AllowedValues": ["", LIFECYCLE_CONFIG],
+                "Description": "Lifecycle configuration",
+            },
         },
-        "Conditions": {"HasLifecycle": {"Fn::Not": [{"Fn::Equals": [{"Ref": "LifecycleConfigName"}, ""]}]}},
+        "Conditions": {
+            "HasLifecycle": {"Fn::Not": [{"Fn::Equals": [{"Ref": "LifecycleConfigName"}, ""]}]}
+        },
         "Resources": {
             "Notebook": {
                 "Type": "AWS::SageMaker::NotebookInstance",
@@ -98,14 +195,28 @@ def notebook_template(account: str, region: str, allowed: list[str], default: st
                     "DirectInternetAccess": {"Ref": "DirectInternetAccess"},
                     "RootAccess": {"Ref": "RootAccess"},
                     "PlatformIdentifier": {"Ref": "PlatformIdentifier"},
-                    "LifecycleConfigName": {"Fn::If": ["HasLifecycle", {"Ref": "LifecycleConfigName"}, {"Ref": "AWS::NoValue"}]},
-                    "RoleArn": {"Fn::Sub": "arn:aws:iam::${AWS::AccountId}:role/PortalNotebookExecution"},
+                    "LifecycleConfigName": {
+                        "Fn::If": [
+                            "HasLifecycle",
+                            {"Ref": "LifecycleConfigName"},
+                            {"Ref": "AWS::NoValue"},
+                        ]
+                    },
+                    "RoleArn": {
+                        "Fn::Sub": "arn:aws:iam::${AWS::AccountId}:role/PortalNotebookExecution"
+                    },
                 },
             }
         },
         "Outputs": {
-            "NotebookInstanceName": {"Value": {"Fn::GetAtt": ["Notebook", "NotebookInstanceName"]}, "Description": "Notebook instance name"},
-            "NotebookInstanceArn": {"Value": {"Ref": "Notebook"}, "Description": "Notebook instance ARN"},
+            "NotebookInstanceName": {
+                "Value": {"Fn::GetAtt": ["Notebook", "NotebookInstanceName"]},
+                "Description": "Notebook instance name",
+            },
+            "NotebookInstanceArn": {
+                "Value": {"Ref": "Notebook"},
+                "Description": "Notebook instance ARN",
+            },
         },
     }
 
@@ -154,7 +265,10 @@ def seed_demo(account: str, region: str) -> dict[str, Any]:
             support_url="https://agency.example/ml-platform",
             created=created,
         )
-        versions = [("v1", "notebook-al2-v2", "First approved version", "DEPRECATED"), ("v2", "notebook-al2-v3", "Amazon Linux 2, JupyterLab 4", "DEFAULT")]
+        versions = [
+            ("v1", "notebook-al2-v2", "First approved version", "DEPRECATED"),
+            ("v2", "notebook-al2-v3", "Amazon Linux 2, JupyterLab 4", "DEFAULT"),
+        ]
         for version, platform, text, guidance in versions:
             template = notebook_template(account, region, allowed, default, largest, platform)
             key = f"{product_id}/{version}.json"
@@ -178,7 +292,9 @@ def seed_demo(account: str, region: str) -> dict[str, Any]:
             owner=account,
             portfolio_id=portfolio.id,
             product_id=product_id,
-            parameters=json.dumps({"RoleArn": f"arn:aws:iam::{account}:role/PortalServiceCatalogLaunch"}),
+            parameters=json.dumps(
+                {"RoleArn": f"arn:aws:iam::{account}:role/PortalServiceCatalogLaunch"}
+            ),
         )
         rules = Constraint(
             id=stable_id("cons-", account, region, name, "template"),
@@ -187,28 +303,44 @@ def seed_demo(account: str, region: str) -> dict[str, Any]:
             owner=account,
             portfolio_id=portfolio.id,
             product_id=product_id,
-            parameters=json.dumps({"Rules": {
-                "ApprovedInstanceTypes": {"Assertions": [{
-                    "Assert": {"Fn::Contains": [allowed, {"Ref": "InstanceType"}]},
-                    "AssertDescription": f"Instance type must be one of {', '.join(allowed)}",
-                }]},
-                "NoInternet": {"Assertions": [{
-                    "Assert": {"Fn::Equals": [{"Ref": "DirectInternetAccess"}, "Disabled"]},
-                    "AssertDescription": "Direct internet access must be disabled",
-                }]},
-            }}),
+            parameters=json.dumps(
+                {
+                    "Rules": {
+                        "ApprovedInstanceTypes": {
+                            "Assertions": [
+                                {
+                                    "Assert": {"Fn::Contains": [allowed, {"Ref": "InstanceType"}]},
+                                    "AssertDescription": f"Instance type must be one of {', '.join(allowed)}",
+                                }
+                            ]
+                        },
+                        "NoInternet": {
+                            "Assertions": [
+                                {
+                                    "Assert": {
+                                        "Fn::Equals": [{"Ref": "DirectInternetAccess"}, "Disabled"]
+                                    },
+                                    "AssertDescription": "Direct internet access must be disabled",
+                                }
+                            ]
+                        },
+                    }
+                }
+            ),
         )
         catalog.constraints[launch.id] = launch
         catalog.constraints[rules.id] = rules
         path_id = catalog.paths(product)[0][0]
-        products_out.append({
-            "name": name,
-            "product_id": product_id,
-            "artifacts": {a.name: a.id for a in product.artifacts.values()},
-            "path_id": path_id,
-            "instance_types": allowed,
-            "max_volume_gb": largest,
-        })
+        products_out.append(
+            {
+                "name": name,
+                "product_id": product_id,
+                "artifacts": {a.name: a.id for a in product.artifacts.values()},
+                "path_id": path_id,
+                "instance_types": allowed,
+                "max_volume_gb": largest,
+            }
+        )
 
     for rule_name, identifier, params in MANAGED_RULES:
         put_rule(reg, rule_name, identifier, json.dumps(params) if params else "")
@@ -284,17 +416,34 @@ def _seed_teams(account: str, region: str, now: dt.datetime) -> list[dict[str, A
                     break
                 weekend = day.weekday() >= 5
                 hours = rng.uniform(0, 1.5) if weekend else rng.uniform(6, 10)
-                acct.history.append(CostRow(
-                    day=day, account=account, region=region,
-                    usage_type=usage_type(region, instance_type), instance_type=instance_type,
-                    resource_id=arn, tags=tag_tuple,
-                    cost=hours * hourly_price(instance_type), usage=hours,
-                ))
+                acct.history.append(
+                    CostRow(
+                        day=day,
+                        account=account,
+                        region=region,
+                        usage_type=usage_type(region, instance_type),
+                        instance_type=instance_type,
+                        resource_id=arn,
+                        tags=tag_tuple,
+                        cost=hours * hourly_price(instance_type),
+                        usage=hours,
+                    )
+                )
                 gb_months = volume * 24 / 730
-                acct.history.append(CostRow(
-                    day=day, account=account, region=region,
-                    usage_type=usage_type(region, "VolumeUsage.gp2"), instance_type="",
-                    resource_id=arn, tags=tag_tuple, cost=gb_months * 0.14, usage=gb_months,
-                ))
-        out.append({"team": team, "cost_center": cost_center, "project": project, "workspaces": names})
+                acct.history.append(
+                    CostRow(
+                        day=day,
+                        account=account,
+                        region=region,
+                        usage_type=usage_type(region, "VolumeUsage.gp2"),
+                        instance_type="",
+                        resource_id=arn,
+                        tags=tag_tuple,
+                        cost=gb_months * 0.14,
+                        usage=gb_months,
+                    )
+                )
+        out.append(
+            {"team": team, "cost_center": cost_center, "project": project, "workspaces": names}
+        )
     return out

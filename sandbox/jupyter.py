@@ -29,7 +29,9 @@ def _page(start_response: StartResponse, status: str, text: str) -> Iterable[byt
     return [data]
 
 
-def notebook_page(path: str, query: dict[str, str], start_response: StartResponse) -> Iterable[bytes]:
+def notebook_page(
+    path: str, query: dict[str, str], start_response: StartResponse
+) -> Iterable[bytes]:
     from sandbox.services.sagemaker import region_notebooks
 
     parts = path.split("/")  # "", "_sandbox", "notebooks", account, region, name

@@ -140,8 +140,9 @@ class SandboxApp:
         throttled = runtime.faults.should_throttle(req.key)
         runtime.calls.record(req.key, throttled=throttled)
         if throttled:
-            raise AwsError("Throttling" if req.wire == "query" else "ThrottlingException",
-                           "Rate exceeded")
+            raise AwsError(
+                "Throttling" if req.wire == "query" else "ThrottlingException", "Rate exceeded"
+            )
         handler = HANDLERS.get(req.key)
         if handler is None:
             if req.wire == "cbor":
@@ -206,7 +207,5 @@ class SandboxApp:
         else:
             status, data, headers = encode_error(exc, wire)
         reason = "Bad Request" if status < 500 else "Internal Server Error"
-        start_response(
-            f"{status} {reason}", [*headers.items(), ("Content-Length", str(len(data)))]
-        )
+        start_response(f"{status} {reason}", [*headers.items(), ("Content-Length", str(len(data)))])
         return [data]

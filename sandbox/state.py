@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sandbox.services.budgets import Budget
-    from sandbox.services.servicecatalog.models import CatalogStore
     from sandbox.services.config import ConfigRule
     from sandbox.services.costexplorer.ledger import CostRow, TagStatus
     from sandbox.services.sagemaker import Notebook
+    from sandbox.services.servicecatalog.models import CatalogStore
 
 _ALPHABET = string.ascii_lowercase + string.digits
 

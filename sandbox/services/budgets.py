@@ -223,7 +223,9 @@ def _account(req: AwsRequest) -> AccountState:
 
 def _budget(account: AccountState, name: Any) -> Budget:
     if name not in account.budgets:
-        raise AwsError("NotFoundException", f"Unable to get budget: {name} - the budget doesn't exist.")
+        raise AwsError(
+            "NotFoundException", f"Unable to get budget: {name} - the budget doesn't exist."
+        )
     return account.budgets[name]
 
 
@@ -263,7 +265,12 @@ def _validate_notification(n: dict[str, Any], subscribers: list[dict[str, str]])
 
 
 def _notification_key(n: dict[str, Any]) -> tuple[Any, ...]:
-    return (n["NotificationType"], n["ComparisonOperator"], float(n["Threshold"]), n.get("ThresholdType", "PERCENTAGE"))
+    return (
+        n["NotificationType"],
+        n["ComparisonOperator"],
+        float(n["Threshold"]),
+        n.get("ThresholdType", "PERCENTAGE"),
+    )
 
 
 def _find(budget: Budget, n: dict[str, Any]) -> Subscription:
@@ -286,11 +293,16 @@ def create_budget(req: AwsRequest) -> dict[str, Any]:
     body = dict(req.params.get("Budget") or {})
     _validate(body)
     if body["BudgetName"] in account.budgets:
-        raise AwsError("DuplicateRecordException", f"Error creating budget: {body['BudgetName']} - the budget already exists.")
+        raise AwsError(
+            "DuplicateRecordException",
+            f"Error creating budget: {body['BudgetName']} - the budget already exists.",
+        )
     budget = Budget(account.account, body["BudgetName"], body, runtime.clock.now())
     for item in req.params.get("NotificationsWithSubscribers") or []:
         _validate_notification(item["Notification"], item.get("Subscribers") or [])
-        budget.notifications.append(Subscription(dict(item["Notification"]), list(item["Subscribers"])))
+        budget.notifications.append(
+            Subscription(dict(item["Notification"]), list(item["Subscribers"]))
+        )
     account.budgets[budget.name] = budget
     evaluate(account, budget, runtime.clock.now())
     return {}
@@ -323,7 +335,9 @@ def describe_budgets(req: AwsRequest) -> dict[str, Any]:
     budgets = sorted(account.budgets.values(), key=lambda b: b.name)
     start = int(req.params.get("NextToken") or 0)
     limit = int(req.params.get("MaxResults") or 100)
-    out: dict[str, Any] = {"Budgets": [describe(account, b, now) for b in budgets[start : start + limit]]}
+    out: dict[str, Any] = {
+        "Budgets": [describe(account, b, now) for b in budgets[start : start + limit]]
+    }
     if start + limit < len(budgets):
         out["NextToken"] = str(start + limit)
     return out

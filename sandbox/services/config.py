@@ -53,7 +53,11 @@ def _vpc(nb: Notebook, params: dict[str, str]) -> tuple[str, str | None]:
 
 
 def _platform(nb: Notebook, params: dict[str, str]) -> tuple[str, str | None]:
-    wanted = [p.strip() for p in params.get("supportedPlatformIdentifierVersions", "").split(",") if p.strip()]
+    wanted = [
+        p.strip()
+        for p in params.get("supportedPlatformIdentifierVersions", "").split(",")
+        if p.strip()
+    ]
     if not wanted or nb.platform in wanted:
         return "COMPLIANT", None
     return "NON_COMPLIANT", f"Platform {nb.platform} is not supported."
@@ -115,7 +119,13 @@ class ConfigRule:
         return out
 
 
-def put_rule(region: RegionState, name: str, identifier: str, input_parameters: str = "", description: str = "") -> ConfigRule:
+def put_rule(
+    region: RegionState,
+    name: str,
+    identifier: str,
+    input_parameters: str = "",
+    description: str = "",
+) -> ConfigRule:
     if identifier not in MANAGED_RULES:
         raise AwsError(
             "InvalidParameterValueException",
@@ -124,7 +134,9 @@ def put_rule(region: RegionState, name: str, identifier: str, input_parameters: 
     try:
         parsed = json.loads(input_parameters or "{}")
     except ValueError:
-        raise AwsError("InvalidParameterValueException", "Blank spaces are not acceptable for input parameter") from None
+        raise AwsError(
+            "InvalidParameterValueException", "Blank spaces are not acceptable for input parameter"
+        ) from None
     if not isinstance(parsed, dict):
         raise AwsError("InvalidParameterValueException", "InputParameters must be a JSON object")
     now = runtime.clock.now()
@@ -189,11 +201,19 @@ def results(region: RegionState, rule: ConfigRule) -> list[dict[str, Any]]:
 
 def _summary(kind: str, count: int) -> dict[str, Any]:
     if kind == "NON_COMPLIANT":
-        return {"ComplianceType": kind, "ComplianceContributorCount": {"CappedCount": min(count, 100), "CapExceeded": count > 100}}
+        return {
+            "ComplianceType": kind,
+            "ComplianceContributorCount": {
+                "CappedCount": min(count, 100),
+                "CapExceeded": count > 100,
+            },
+        }
     return {"ComplianceType": kind}
 
 
-def _paged(items: list[Any], params: dict[str, Any], default: int = 100) -> tuple[list[Any], str | None]:
+def _paged(
+    items: list[Any], params: dict[str, Any], default: int = 100
+) -> tuple[list[Any], str | None]:
     try:
         start = int(params.get("NextToken") or 0)
     except ValueError:
@@ -201,7 +221,9 @@ def _paged(items: list[Any], params: dict[str, Any], default: int = 100) -> tupl
     limit = int(params.get("Limit") or default)
     if limit > 100:
         raise AwsError("InvalidLimitException", "Limit must be at most 100")
-    return items[start : start + limit], (str(start + limit) if start + limit < len(items) else None)
+    return items[start : start + limit], (
+        str(start + limit) if start + limit < len(items) else None
+    )
 
 
 def _check_types(types: list[str] | None) -> list[str]:
@@ -217,10 +239,18 @@ def put_config_rule(req: AwsRequest) -> dict[str, Any]:
     rule = req.params.get("ConfigRule") or {}
     source = rule.get("Source") or {}
     if source.get("Owner") != "AWS":
-        raise AwsError("InvalidParameterValueException", "The sandbox evaluates only AWS managed rules")
+        raise AwsError(
+            "InvalidParameterValueException", "The sandbox evaluates only AWS managed rules"
+        )
     if not rule.get("ConfigRuleName"):
         raise AwsError("InvalidParameterValueException", "ConfigRuleName is required")
-    put_rule(_region(req), rule["ConfigRuleName"], source.get("SourceIdentifier", ""), rule.get("InputParameters", ""), rule.get("Description", ""))
+    put_rule(
+        _region(req),
+        rule["ConfigRuleName"],
+        source.get("SourceIdentifier", ""),
+        rule.get("InputParameters", ""),
+        rule.get("Description", ""),
+    )
     return {}
 
 
@@ -242,7 +272,9 @@ def delete_config_rule(req: AwsRequest) -> dict[str, Any]:
 def start_config_rules_evaluation(req: AwsRequest) -> dict[str, Any]:
     names = req.params.get("ConfigRuleNames") or []
     if not 1 <= len(names) <= 25:
-        raise AwsError("InvalidParameterValueException", "ConfigRuleNames must name between 1 and 25 rules")
+        raise AwsError(
+            "InvalidParameterValueException", "ConfigRuleNames must name between 1 and 25 rules"
+        )
     now = runtime.clock.now()
     for rule in _rules(_region(req), names):
         rule.invoked = now
@@ -302,7 +334,13 @@ def describe_compliance_by_resource(req: AwsRequest) -> dict[str, Any]:
         kind = "NON_COMPLIANT" if bad else "COMPLIANT"
         if wanted and kind not in wanted:
             continue
-        out.append({"ResourceType": RESOURCE_TYPE, "ResourceId": resource, "Compliance": _summary(kind, bad)})
+        out.append(
+            {
+                "ResourceType": RESOURCE_TYPE,
+                "ResourceId": resource,
+                "Compliance": _summary(kind, bad),
+            }
+        )
     items, token = _paged(out, p)
     response: dict[str, Any] = {"ComplianceByResources": items}
     if token:

@@ -150,10 +150,14 @@ def create_notebook(
             "^[a-zA-Z0-9](-*[a-zA-Z0-9])*"
         )
     if name in region_notebooks(region):
-        raise validation(f"Cannot create a duplicate Notebook Instance ({region.notebooks[name].arn})")
+        raise validation(
+            f"Cannot create a duplicate Notebook Instance ({region.notebooks[name].arn})"
+        )
     platform = platform or DEFAULT_PLATFORM
     if platform not in PLATFORMS:
-        raise validation(f"Invalid PlatformIdentifier: {platform}. Supported values: {list(PLATFORMS)}")
+        raise validation(
+            f"Invalid PlatformIdentifier: {platform}. Supported values: {list(PLATFORMS)}"
+        )
     if direct_internet_access not in ("Enabled", "Disabled"):
         raise validation(f"Invalid DirectInternetAccess: {direct_internet_access}")
     if root_access not in ("Enabled", "Disabled"):
@@ -300,7 +304,9 @@ def list_notebook_instances(req: AwsRequest) -> dict[str, Any]:
         notebooks = [n for n in notebooks if p["NameContains"] in n.name]
     sort_by = p.get("SortBy", "CreationTime")
     keys = {"Name": lambda n: n.name, "Status": lambda n: n.status}
-    notebooks.sort(key=keys.get(sort_by, lambda n: n.created), reverse=p.get("SortOrder") != "Ascending")
+    notebooks.sort(
+        key=keys.get(sort_by, lambda n: n.created), reverse=p.get("SortOrder") != "Ascending"
+    )
     start = _token_offset(p.get("NextToken"))
     limit = int(p.get("MaxResults") or 10)
     page = notebooks[start : start + limit]

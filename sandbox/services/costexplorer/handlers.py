@@ -15,6 +15,7 @@ from sandbox.registry import operation
 from sandbox.runtime import runtime
 from sandbox.services.costexplorer import ledger
 from sandbox.services.costexplorer.query import (
+    amount,
     check_expression,
     check_group_by,
     check_metrics,
@@ -23,7 +24,6 @@ from sandbox.services.costexplorer.query import (
     metric_values,
     periods,
     time_period,
-    amount,
 )
 from sandbox.state import AccountState, state
 
@@ -47,7 +47,9 @@ def _token(params: dict[str, Any], offset: int) -> str:
 
 def _request_digest(params: dict[str, Any]) -> str:
     stripped = {k: v for k, v in params.items() if k not in ("NextPageToken", "NextToken")}
-    return hashlib.sha256(json.dumps(stripped, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps(stripped, sort_keys=True, default=str).encode()).hexdigest()[
+        :16
+    ]
 
 
 def _offset(params: dict[str, Any], key: str = "NextPageToken") -> int:
@@ -126,7 +128,9 @@ def get_cost_and_usage(req: AwsRequest) -> dict[str, Any]:
                 }
             )
         if keys is not None:
-            results[-1]["Groups"].append({"Keys": list(keys), "Metrics": metric_values(metrics, cost, usage)})
+            results[-1]["Groups"].append(
+                {"Keys": list(keys), "Metrics": metric_values(metrics, cost, usage)}
+            )
     for result in results:
         del result["_span"]
     out: dict[str, Any] = {"ResultsByTime": results, "DimensionValueAttributes": []}
@@ -144,7 +148,9 @@ def get_cost_forecast(req: AwsRequest) -> dict[str, Any]:
     now = runtime.clock.now()
     today = now.date()
     if start < today:
-        raise validation("Start date must be equal to or no earlier than the current date to avoid forecasting historical data")
+        raise validation(
+            "Start date must be equal to or no earlier than the current date to avoid forecasting historical data"
+        )
     granularity = p.get("Granularity")
     if granularity not in ("DAILY", "MONTHLY"):
         raise validation("Granularity must be DAILY or MONTHLY for forecasts")
@@ -162,7 +168,10 @@ def get_cost_forecast(req: AwsRequest) -> dict[str, Any]:
     account = _account(req)
     profile = weekday_profile(account, now, p.get("Filter"))
     if profile is None:
-        raise AwsError("DataUnavailableException", "Insufficient amount of historical data to generate forecast.")
+        raise AwsError(
+            "DataUnavailableException",
+            "Insufficient amount of historical data to generate forecast.",
+        )
     z = statistics.NormalDist().inv_cdf(0.5 + level / 200)
     results = []
     total_mean = total_var = 0.0
@@ -185,7 +194,10 @@ def get_cost_forecast(req: AwsRequest) -> dict[str, Any]:
                 "PredictionIntervalUpperBound": amount(mean + spread),
             }
         )
-    return {"Total": {"Amount": amount(total_mean), "Unit": "USD"}, "ForecastResultsByTime": results}
+    return {
+        "Total": {"Amount": amount(total_mean), "Unit": "USD"},
+        "ForecastResultsByTime": results,
+    }
 
 
 def weekday_profile(
@@ -292,7 +304,13 @@ def update_cost_allocation_tags_status(req: AwsRequest) -> dict[str, Any]:
         if status not in ("Active", "Inactive"):
             raise validation(f"Status must be Active or Inactive, not {status}")
         if key not in known:
-            errors.append({"TagKey": key, "Code": "TagKeysNotFoundException", "Message": f"Tag key {key} was not found"})
+            errors.append(
+                {
+                    "TagKey": key,
+                    "Code": "TagKeysNotFoundException",
+                    "Message": f"Tag key {key} was not found",
+                }
+            )
             continue
         ledger.set_tag_status(account, str(key), status, now, since=now)
     return {"Errors": errors}

@@ -156,7 +156,9 @@ def visible_cutoff(now: dt.datetime) -> dt.datetime:
 def _split_days(start: dt.datetime, end: dt.datetime) -> Iterator[tuple[dt.date, float]]:
     cursor = start
     while cursor < end:
-        next_midnight = dt.datetime.combine(cursor.date() + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+        next_midnight = dt.datetime.combine(
+            cursor.date() + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC
+        )
         stop = min(end, next_midnight)
         yield cursor.date(), (stop - cursor).total_seconds() / 3600
         cursor = stop
@@ -164,7 +166,9 @@ def _split_days(start: dt.datetime, end: dt.datetime) -> Iterator[tuple[dt.date,
 
 def rows(account: AccountState, now: dt.datetime, *, cutoff_lag: bool = True) -> list[CostRow]:
     cutoff = visible_cutoff(now) if cutoff_lag else now
-    out = [r for r in account.history if dt.datetime.combine(r.day, dt.time(), tzinfo=dt.UTC) < cutoff]
+    out = [
+        r for r in account.history if dt.datetime.combine(r.day, dt.time(), tzinfo=dt.UTC) < cutoff
+    ]
     for notebook in account.notebooks_ever:
         notebook.settle(now)
         tags = tuple(sorted(notebook.tags.items()))

@@ -9,18 +9,62 @@ from sandbox.protocol import AwsError, validation
 from sandbox.services.costexplorer.ledger import CostRow, visible_tags
 from sandbox.state import AccountState
 
-DIMENSIONS = (
-    "AZ INSTANCE_TYPE LINKED_ACCOUNT PAYER_ACCOUNT LINKED_ACCOUNT_NAME OPERATION PURCHASE_TYPE "
-    "REGION SERVICE SERVICE_CODE USAGE_TYPE USAGE_TYPE_GROUP RECORD_TYPE OPERATING_SYSTEM TENANCY "
-    "SCOPE PLATFORM SUBSCRIPTION_ID LEGAL_ENTITY_NAME DEPLOYMENT_OPTION DATABASE_ENGINE "
-    "CACHE_ENGINE INSTANCE_TYPE_FAMILY BILLING_ENTITY RESERVATION_ID RESOURCE_ID RIGHTSIZING_TYPE "
-    "SAVINGS_PLANS_TYPE SAVINGS_PLAN_ARN PAYMENT_OPTION INVOICING_ENTITY"
-).split()
-GROUP_DIMENSIONS = (
-    "AZ INSTANCE_TYPE LEGAL_ENTITY_NAME INVOICING_ENTITY LINKED_ACCOUNT OPERATION PLATFORM "
-    "PURCHASE_TYPE SERVICE TENANCY RECORD_TYPE USAGE_TYPE REGION BILLING_ENTITY"
-).split()
-COST_METRICS = ("AmortizedCost", "BlendedCost", "NetAmortizedCost", "NetUnblendedCost", "UnblendedCost")
+DIMENSIONS = [
+    "AZ",
+    "INSTANCE_TYPE",
+    "LINKED_ACCOUNT",
+    "PAYER_ACCOUNT",
+    "LINKED_ACCOUNT_NAME",
+    "OPERATION",
+    "PURCHASE_TYPE",
+    "REGION",
+    "SERVICE",
+    "SERVICE_CODE",
+    "USAGE_TYPE",
+    "USAGE_TYPE_GROUP",
+    "RECORD_TYPE",
+    "OPERATING_SYSTEM",
+    "TENANCY",
+    "SCOPE",
+    "PLATFORM",
+    "SUBSCRIPTION_ID",
+    "LEGAL_ENTITY_NAME",
+    "DEPLOYMENT_OPTION",
+    "DATABASE_ENGINE",
+    "CACHE_ENGINE",
+    "INSTANCE_TYPE_FAMILY",
+    "BILLING_ENTITY",
+    "RESERVATION_ID",
+    "RESOURCE_ID",
+    "RIGHTSIZING_TYPE",
+    "SAVINGS_PLANS_TYPE",
+    "SAVINGS_PLAN_ARN",
+    "PAYMENT_OPTION",
+    "INVOICING_ENTITY",
+]
+GROUP_DIMENSIONS = [
+    "AZ",
+    "INSTANCE_TYPE",
+    "LEGAL_ENTITY_NAME",
+    "INVOICING_ENTITY",
+    "LINKED_ACCOUNT",
+    "OPERATION",
+    "PLATFORM",
+    "PURCHASE_TYPE",
+    "SERVICE",
+    "TENANCY",
+    "RECORD_TYPE",
+    "USAGE_TYPE",
+    "REGION",
+    "BILLING_ENTITY",
+]
+COST_METRICS = (
+    "AmortizedCost",
+    "BlendedCost",
+    "NetAmortizedCost",
+    "NetUnblendedCost",
+    "UnblendedCost",
+)
 METRICS = (*COST_METRICS, "UsageQuantity", "NormalizedUsageAmount")
 _ROOTS = ("And", "Or", "Not", "Dimensions", "Tags", "CostCategories")
 
@@ -78,7 +122,9 @@ def check_expression(expr: Any, depth: int = 0) -> None:
     elif root == "Dimensions":
         values = expr["Dimensions"]
         if values.get("Key") not in DIMENSIONS:
-            raise validation(f"Dimension {values.get('Key')} is not allowed. Allowed values: {DIMENSIONS}")
+            raise validation(
+                f"Dimension {values.get('Key')} is not allowed. Allowed values: {DIMENSIONS}"
+            )
         _check_values(values)
     elif root == "Tags":
         if not expr["Tags"].get("Key"):
@@ -155,7 +201,9 @@ def check_group_by(group_by: list[dict[str, Any]]) -> None:
         keys.add((kind, key))
 
 
-def group_keys(group_by: list[dict[str, Any]], row: CostRow, tags: dict[str, str]) -> tuple[str, ...]:
+def group_keys(
+    group_by: list[dict[str, Any]], row: CostRow, tags: dict[str, str]
+) -> tuple[str, ...]:
     out = []
     for group in group_by:
         if group["Type"] == "TAG":
@@ -171,7 +219,9 @@ def check_metrics(metrics: Any) -> list[str]:
         raise validation("Metrics is required")
     for metric in metrics:
         if metric not in METRICS:
-            raise validation(f"Metrics [{metric}] are not supported. Supported metrics: {list(METRICS)}")
+            raise validation(
+                f"Metrics [{metric}] are not supported. Supported metrics: {list(METRICS)}"
+            )
     return list(metrics)
 
 
@@ -190,7 +240,9 @@ def metric_values(metrics: list[str], cost: float, usage: float) -> dict[str, di
     return out
 
 
-def filtered(account: AccountState, rows: list[CostRow], expr: dict[str, Any] | None) -> list[tuple[CostRow, dict[str, str]]]:
+def filtered(
+    account: AccountState, rows: list[CostRow], expr: dict[str, Any] | None
+) -> list[tuple[CostRow, dict[str, str]]]:
     out = []
     for row in rows:
         tags = visible_tags(account, row)

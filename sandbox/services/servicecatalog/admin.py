@@ -38,7 +38,9 @@ def store(req: AwsRequest) -> CatalogStore:
     return state.region(req.account, req.region).catalog
 
 
-def page(items: list[Any], params: dict[str, Any], default: int = 20) -> tuple[list[Any], str | None]:
+def page(
+    items: list[Any], params: dict[str, Any], default: int = 20
+) -> tuple[list[Any], str | None]:
     """Service Catalog's PageSize/PageToken paging; the token is opaque to callers."""
     token = params.get("PageToken")
     try:
@@ -68,7 +70,9 @@ def load_template(account: str, info: dict[str, str]) -> tuple[dict[str, Any], s
     try:
         template = json.loads(obj.value)
     except ValueError:
-        raise invalid("Template format error: JSON not well-formed (YAML is not read here)") from None
+        raise invalid(
+            "Template format error: JSON not well-formed (YAML is not read here)"
+        ) from None
     check_template(template)
     return template, url
 
@@ -119,7 +123,12 @@ def create_portfolio(req: AwsRequest) -> dict[str, Any]:
 @operation("servicecatalog", "DescribePortfolio")
 def describe_portfolio(req: AwsRequest) -> dict[str, Any]:
     portfolio = store(req).portfolio(req.params.get("Id"))
-    return {"PortfolioDetail": portfolio.detail(), "Tags": portfolio.tags, "TagOptions": [], "Budgets": []}
+    return {
+        "PortfolioDetail": portfolio.detail(),
+        "Tags": portfolio.tags,
+        "TagOptions": [],
+        "Budgets": [],
+    }
 
 
 @operation("servicecatalog", "ListPortfolios")
@@ -205,7 +214,11 @@ def describe_product_as_admin(req: AwsRequest) -> dict[str, Any]:
     return {
         "ProductViewDetail": product.view_detail(len(catalog.paths(product)) == 1),
         "ProvisioningArtifactSummaries": [
-            {k: v for k, v in a.detail().items() if k in ("Id", "Name", "Description", "CreatedTime")}
+            {
+                k: v
+                for k, v in a.detail().items()
+                if k in ("Id", "Name", "Description", "CreatedTime")
+            }
             for a in product.artifacts.values()
         ],
         "Tags": product.tags,
@@ -250,9 +263,9 @@ def _matches(product: Product, filters: dict[str, list[str]]) -> bool:
             text = f"{product.name} {product.description} {product.owner}".lower()
             if not any(v.lower() in text for v in values):
                 return False
-        elif key == "Owner" and product.owner not in values:
-            return False
-        elif key == "ProductType" and "CLOUD_FORMATION_TEMPLATE" not in values:
+        elif (key == "Owner" and product.owner not in values) or (
+            key == "ProductType" and "CLOUD_FORMATION_TEMPLATE" not in values
+        ):
             return False
     return True
 
@@ -262,7 +275,9 @@ def _sorted(products: list[Product], params: dict[str, Any]) -> list[Product]:
     if key not in ("Title", "VersionCount", "CreationDate"):
         raise invalid(f"Invalid SortBy: {key}")
     products.sort(
-        key=lambda p: (p.name if key == "Title" else p.created if key == "CreationDate" else len(p.artifacts)),
+        key=lambda p: (
+            p.name if key == "Title" else p.created if key == "CreationDate" else len(p.artifacts)
+        ),
         reverse=params.get("SortOrder") == "DESCENDING",
     )
     return products
@@ -297,7 +312,9 @@ def search_products(req: AwsRequest) -> dict[str, Any]:
         "ProductViewSummaries": [x.view_summary(len(catalog.paths(x)) == 1) for x in items],
         "ProductViewAggregations": {
             "Owner": [{"Value": k, "ApproximateCount": v} for k, v in owners.items()],
-            "ProductType": [{"Value": "CLOUD_FORMATION_TEMPLATE", "ApproximateCount": len(products)}],
+            "ProductType": [
+                {"Value": "CLOUD_FORMATION_TEMPLATE", "ApproximateCount": len(products)}
+            ],
         },
     }
     if token:
@@ -323,7 +340,9 @@ def disassociate_product(req: AwsRequest) -> dict[str, Any]:
     if product.id not in portfolio.product_ids:
         raise not_found(f"Product {product.id} is not associated with portfolio {portfolio.id}.")
     if catalog.constraints_for(portfolio.id, product.id):
-        raise AwsError("ResourceInUseException", "Constraints exist for this product and portfolio.")
+        raise AwsError(
+            "ResourceInUseException", "Constraints exist for this product and portfolio."
+        )
     portfolio.product_ids.remove(product.id)
     return {}
 
@@ -341,7 +360,9 @@ def associate_principal(req: AwsRequest) -> dict[str, Any]:
 def list_principals(req: AwsRequest) -> dict[str, Any]:
     portfolio = store(req).portfolio(req.params.get("PortfolioId"))
     items, token = page(portfolio.principals, req.params)
-    out: dict[str, Any] = {"Principals": [{"PrincipalARN": a, "PrincipalType": t} for a, t in items]}
+    out: dict[str, Any] = {
+        "Principals": [{"PrincipalARN": a, "PrincipalType": t} for a, t in items]
+    }
     if token:
         out["NextPageToken"] = token
     return out
@@ -353,9 +374,14 @@ def create_provisioning_artifact(req: AwsRequest) -> dict[str, Any]:
     product = catalog.product(p.get("ProductId"))
     existing = _idempotent(catalog, "artifact", p.get("IdempotencyToken"))
     if existing is None:
-        artifact = new_artifact(req.account, p.get("Parameters") or {}, f"v{len(product.artifacts) + 1}")
+        artifact = new_artifact(
+            req.account, p.get("Parameters") or {}, f"v{len(product.artifacts) + 1}"
+        )
         if any(a.name == artifact.name for a in product.artifacts.values()):
-            raise AwsError("DuplicateResourceException", f"Provisioning artifact {artifact.name} already exists.")
+            raise AwsError(
+                "DuplicateResourceException",
+                f"Provisioning artifact {artifact.name} already exists.",
+            )
         product.artifacts[artifact.id] = artifact
         if p.get("IdempotencyToken"):
             catalog.idempotency[("artifact", str(p["IdempotencyToken"]))] = artifact.id
@@ -378,7 +404,9 @@ def list_provisioning_artifacts(req: AwsRequest) -> dict[str, Any]:
 def describe_provisioning_artifact(req: AwsRequest) -> dict[str, Any]:
     catalog, p = store(req), req.params
     product = catalog.product(p.get("ProductId"), p.get("ProductName"))
-    artifact = catalog.artifact(product, p.get("ProvisioningArtifactId"), p.get("ProvisioningArtifactName"))
+    artifact = catalog.artifact(
+        product, p.get("ProvisioningArtifactId"), p.get("ProvisioningArtifactName")
+    )
     out: dict[str, Any] = {
         "ProvisioningArtifactDetail": artifact.detail(),
         "Info": {"TemplateUrl": artifact.template_url},
@@ -421,7 +449,9 @@ def create_constraint(req: AwsRequest) -> dict[str, Any]:
         portfolio = catalog.portfolio(p.get("PortfolioId"))
         product = catalog.product(p.get("ProductId"))
         if product.id not in portfolio.product_ids:
-            raise not_found(f"Product {product.id} is not associated with portfolio {portfolio.id}.")
+            raise not_found(
+                f"Product {product.id} is not associated with portfolio {portfolio.id}."
+            )
         if p.get("Type") not in CONSTRAINT_TYPES:
             raise invalid(f"Invalid constraint Type: {p.get('Type')}")
         try:
@@ -430,7 +460,9 @@ def create_constraint(req: AwsRequest) -> dict[str, Any]:
             raise invalid("Parameters must be a JSON document") from None
         if p["Type"] == "TEMPLATE" and not isinstance(parameters.get("Rules"), dict):
             raise invalid("A TEMPLATE constraint needs a Rules object")
-        if p["Type"] == "LAUNCH" and not (parameters.get("RoleArn") or parameters.get("LocalRoleName")):
+        if p["Type"] == "LAUNCH" and not (
+            parameters.get("RoleArn") or parameters.get("LocalRoleName")
+        ):
             raise invalid("A LAUNCH constraint needs RoleArn or LocalRoleName")
         constraint = Constraint(
             id=new_id("cons-"),
@@ -480,7 +512,8 @@ def list_constraints(req: AwsRequest) -> dict[str, Any]:
     constraints = [
         c
         for c in catalog.constraints.values()
-        if c.portfolio_id == portfolio.id and (not p.get("ProductId") or c.product_id == p["ProductId"])
+        if c.portfolio_id == portfolio.id
+        and (not p.get("ProductId") or c.product_id == p["ProductId"])
     ]
     items, token = page(constraints, p)
     out: dict[str, Any] = {"ConstraintDetails": [c.detail() for c in items]}

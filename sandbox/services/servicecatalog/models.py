@@ -287,7 +287,9 @@ class CatalogStore:
         allowed: dict[str, list[str]] = {}
         for constraint in constraints:
             for key, values in rule_allowed_values(constraint.rules()).items():
-                allowed[key] = [v for v in allowed[key] if v in values] if key in allowed else values
+                allowed[key] = (
+                    [v for v in allowed[key] if v in values] if key in allowed else values
+                )
         return allowed
 
     def record(self, record_id: str | None) -> Record:
@@ -295,7 +297,9 @@ class CatalogStore:
             raise not_found(f"Record {record_id} not found.")
         return self.records[str(record_id)]
 
-    def live_provisioned(self, pp_id: str | None = None, name: str | None = None) -> ProvisionedProduct:
+    def live_provisioned(
+        self, pp_id: str | None = None, name: str | None = None
+    ) -> ProvisionedProduct:
         for pp in self.provisioned.values():
             if pp.terminated:
                 continue

@@ -39,7 +39,9 @@ _TAG_KEY = re.compile(r"^[\w\s.:/=+\-@]*$")
 NOTEBOOK_TYPE = "AWS::SageMaker::NotebookInstance"
 
 
-def parameter_descriptions(artifact: Artifact, allowed: dict[str, list[str]]) -> list[dict[str, Any]]:
+def parameter_descriptions(
+    artifact: Artifact, allowed: dict[str, list[str]]
+) -> list[dict[str, Any]]:
     out = []
     for key, spec in parameters(artifact.template).items():
         constraints: dict[str, Any] = {}
@@ -76,7 +78,9 @@ def _outputs_declared(artifact: Artifact) -> list[dict[str, str]]:
     ]
 
 
-def _launch_target(catalog: CatalogStore, p: dict[str, Any]) -> tuple[Any, Artifact, str, list[Constraint]]:
+def _launch_target(
+    catalog: CatalogStore, p: dict[str, Any]
+) -> tuple[Any, Artifact, str, list[Constraint]]:
     if not p.get("ProductId") and not p.get("ProductName"):
         raise invalid("Either ProductId or ProductName must be given")
     product = catalog.product(p.get("ProductId"), p.get("ProductName"))
@@ -86,7 +90,9 @@ def _launch_target(catalog: CatalogStore, p: dict[str, Any]) -> tuple[Any, Artif
             raise invalid(f"Product {product.id} has no active provisioning artifact")
         artifact = active[-1]
     else:
-        artifact = catalog.artifact(product, p.get("ProvisioningArtifactId"), p.get("ProvisioningArtifactName"))
+        artifact = catalog.artifact(
+            product, p.get("ProvisioningArtifactId"), p.get("ProvisioningArtifactName")
+        )
     path_id, portfolio = catalog.path(product, p.get("PathId"), p.get("PathName"))
     return product, artifact, path_id, catalog.constraints_for(portfolio.id, product.id)
 
@@ -98,7 +104,9 @@ def list_launch_paths(req: AwsRequest) -> dict[str, Any]:
     summaries = [
         {
             "Id": path_id,
-            "ConstraintSummaries": [c.summary() for c in catalog.constraints_for(portfolio.id, product.id)],
+            "ConstraintSummaries": [
+                c.summary() for c in catalog.constraints_for(portfolio.id, product.id)
+            ],
             "Tags": portfolio.tags,
             "Name": portfolio.display_name,
         }
@@ -118,7 +126,9 @@ def describe_provisioning_parameters(req: AwsRequest) -> dict[str, Any]:
     if not artifact.active:
         raise invalid(f"Provisioning artifact {artifact.id} is not active")
     instructions = [
-        {"Type": "rules", "Value": json.dumps(c.rules())} for c in constraints if c.type == "TEMPLATE"
+        {"Type": "rules", "Value": json.dumps(c.rules())}
+        for c in constraints
+        if c.type == "TEMPLATE"
     ]
     instructions += [
         {"Type": "launchAsRole", "Value": json.loads(c.parameters).get("RoleArn", "")}
@@ -170,9 +180,16 @@ def refresh(catalog: CatalogStore, record: Record, now: dt.datetime) -> Record:
             if record.fails_at is not None and now >= record.fails_at:
                 _fail(record, pp, record.fails_with, record.fails_at)
         elif notebook is not None and notebook.status == "Failed":
-            _fail(record, pp, f"Notebook instance failed: {notebook.failure_reason}", notebook.last_modified)
+            _fail(
+                record,
+                pp,
+                f"Notebook instance failed: {notebook.failure_reason}",
+                notebook.last_modified,
+            )
         elif notebook is not None and notebook.status == sagemaker.GONE:
-            _fail(record, pp, "Resource handler returned message: notebook instance was deleted", now)
+            _fail(
+                record, pp, "Resource handler returned message: notebook instance was deleted", now
+            )
         elif notebook is not None and notebook.runs:
             record.status, record.updated = "SUCCEEDED", notebook.runs[0][0]
             pp.status, pp.status_message = "AVAILABLE", None
@@ -208,7 +225,10 @@ def _outputs(catalog: CatalogStore, pp: ProvisionedProduct) -> list[dict[str, st
     out = []
     for key, spec in (template.get("Outputs") or {}).items():
         value = ctx.evaluate(spec.get("Value"))
-        item = {"OutputKey": key, "OutputValue": ",".join(value) if isinstance(value, list) else str(value)}
+        item = {
+            "OutputKey": key,
+            "OutputValue": ",".join(value) if isinstance(value, list) else str(value),
+        }
         if spec.get("Description"):
             item["Description"] = spec["Description"]
         out.append(item)
@@ -266,7 +286,9 @@ def provision_product(req: AwsRequest) -> dict[str, Any]:
     if not artifact.active:
         raise invalid(f"Provisioning artifact {artifact.id} is not active")
     if any(pp.name == name and not pp.terminated for pp in catalog.provisioned.values()):
-        raise AwsError("DuplicateResourceException", f"A provisioned product named {name} already exists.")
+        raise AwsError(
+            "DuplicateResourceException", f"A provisioned product named {name} already exists."
+        )
     tags = [{"Key": t["Key"], "Value": t.get("Value", "")} for t in p.get("Tags") or []]
     _check_tags(tags)
     given = {x["Key"]: str(x.get("Value", "")) for x in p.get("ProvisioningParameters") or []}
@@ -313,7 +335,10 @@ def provision_product(req: AwsRequest) -> dict[str, Any]:
     pp.parameter_values = values
     injected = runtime.faults.take_failing_provision()
     system_tags = [
-        {"Key": "aws:servicecatalog:portfolioArn", "Value": catalog.arn("portfolio", _portfolio_of(catalog, product.id, path_id))},
+        {
+            "Key": "aws:servicecatalog:portfolioArn",
+            "Value": catalog.arn("portfolio", _portfolio_of(catalog, product.id, path_id)),
+        },
         {"Key": "aws:servicecatalog:productArn", "Value": product.arn},
         {"Key": "aws:servicecatalog:provisionedProductArn", "Value": pp_arn},
         {"Key": "aws:servicecatalog:provisioningArtifactIdentifier", "Value": artifact.id},
@@ -365,7 +390,11 @@ def list_record_history(req: AwsRequest) -> dict[str, Any]:
         if key == "product":
             records = [r for r in records if r.product_id == value]
         elif key == "provisionedproduct":
-            records = [r for r in records if value in (r.provisioned_product_id, r.provisioned_product_name)]
+            records = [
+                r
+                for r in records
+                if value in (r.provisioned_product_id, r.provisioned_product_name)
+            ]
         else:
             raise invalid(f"Invalid SearchFilter key {key}; use product or provisionedproduct")
     records.sort(key=lambda r: r.created, reverse=True)

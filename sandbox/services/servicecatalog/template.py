@@ -70,18 +70,30 @@ def _check_value(key: str, spec: dict[str, Any], raw: str) -> str | list[str]:
         if pattern is not None and not re.fullmatch(pattern, value):
             raise invalid(described or f"Parameter '{key}' must match pattern {pattern}")
         if "MaxLength" in spec and len(value) > int(spec["MaxLength"]):
-            raise invalid(described or f"Parameter '{key}' must contain at most {spec['MaxLength']} characters")
+            raise invalid(
+                described
+                or f"Parameter '{key}' must contain at most {spec['MaxLength']} characters"
+            )
         if "MinLength" in spec and len(value) < int(spec["MinLength"]):
-            raise invalid(described or f"Parameter '{key}' must contain at least {spec['MinLength']} characters")
+            raise invalid(
+                described
+                or f"Parameter '{key}' must contain at least {spec['MinLength']} characters"
+            )
         if kind == "Number":
             try:
                 number = float(value)
             except ValueError:
                 raise invalid(f"Parameter '{key}' must be a number") from None
             if "MinValue" in spec and number < float(spec["MinValue"]):
-                raise invalid(described or f"Parameter '{key}' must be a number not less than {spec['MinValue']}")
+                raise invalid(
+                    described
+                    or f"Parameter '{key}' must be a number not less than {spec['MinValue']}"
+                )
             if "MaxValue" in spec and number > float(spec["MaxValue"]):
-                raise invalid(described or f"Parameter '{key}' must be a number not greater than {spec['MaxValue']}")
+                raise invalid(
+                    described
+                    or f"Parameter '{key}' must be a number not greater than {spec['MaxValue']}"
+                )
     return items if items is not None else raw
 
 
@@ -126,7 +138,7 @@ class Context:
         if len(node) != 1 or not next(iter(node)).startswith(("Fn::", "Ref", "Condition")):
             out = {k: self.evaluate(v) for k, v in node.items()}
             return {k: v for k, v in out.items() if v is not NO_VALUE}
-        (fn, arg), = node.items()
+        ((fn, arg),) = node.items()
         return self._function(fn, arg)
 
     def _function(self, fn: str, arg: Any) -> Any:
@@ -145,7 +157,9 @@ class Context:
             try:
                 return self.physical[logical][attribute]
             except KeyError:
-                raise invalid(f"Template error: unable to get attribute {attribute} of {logical}") from None
+                raise invalid(
+                    f"Template error: unable to get attribute {attribute} of {logical}"
+                ) from None
         if fn == "Fn::If":
             name, yes, no = arg
             return self.evaluate(yes if self.condition(name) else no)
