@@ -1,0 +1,1 @@
+"""Cost Explorer spend, forecasts, budgets and alerts (issue 7)."""

@@ -1,0 +1,26 @@
+"""The Celery app and, in one place, every periodic schedule."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+app = Celery("portal")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+# Later issues add catalog sync, reconcile, cost sync, compliance and auto-stop here.
+app.conf.beat_schedule = {
+    "worker-heartbeat": {
+        "task": "portal.tasks.worker_heartbeat",
+        "schedule": 60.0,
+    },
+    "clear-expired-sessions": {
+        "task": "portal.tasks.clear_expired_sessions",
+        "schedule": crontab(hour=3, minute=17),
+    },
+}

@@ -1,0 +1,48 @@
+"""The navigation, built from what the signed-in person's roles allow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.urls import reverse
+
+from portal.models import Membership, User
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    url: str
+    key: str
+    active: bool = False
+
+
+def nav_items_for(user: User) -> list[NavItem]:
+    """Only links the person may use; each later issue adds its pages here."""
+    if not user.is_authenticated:
+        return []
+    roles = set(Membership.objects.filter(user=user).values_list("role", flat=True))
+    items = [NavItem("Home", reverse("home"), "home")]
+    if roles or user.sees_every_team:
+        label = "Teams" if user.sees_every_team else "My teams"
+        items.append(NavItem(label, reverse("team_list"), "teams"))
+    if user.is_staff:
+        items.append(NavItem("Administration", reverse("admin:index"), "admin"))
+    items.append(NavItem("API", reverse("api-docs"), "api"))
+    return items
+
+
+def navigation(request: HttpRequest) -> dict[str, object]:
+    user = request.user
+    items = nav_items_for(user) if isinstance(user, User) else []
+    # The longest matching prefix is the current section ("/" would match everything).
+    current = max(
+        (i for i in items if request.path.startswith(i.url)), key=lambda i: len(i.url), default=None
+    )
+    return {
+        "portal_name": settings.PORTAL_NAME,
+        "portal_agency": settings.PORTAL_AGENCY,
+        "nav_items": [NavItem(i.label, i.url, i.key, i is current) for i in items],
+    }

@@ -1,0 +1,125 @@
+"""Who may use the portal: people, teams, projects and the roles that tie them together."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models.functions import Lower
+
+
+class User(AbstractUser):
+    """A person who signs in. Global roles sit here; team roles live on Membership.
+
+    ``is_portal_admin`` is the portal's admin role (catalog, constraints, every team);
+    ``is_staff`` additionally opens Django's admin site and is given to admins only.
+    """
+
+    is_portal_admin = models.BooleanField("admin", default=False)
+    is_finance = models.BooleanField("finance", default=False)
+    is_auditor = models.BooleanField("auditor", default=False)
+
+    class Meta:
+        ordering = ["username"]
+
+    @property
+    def display_name(self) -> str:
+        return self.get_full_name() or self.username
+
+    @property
+    def global_roles(self) -> list[str]:
+        return [
+            label
+            for label, held in (
+                ("admin", self.is_portal_admin),
+                ("finance", self.is_finance),
+                ("auditor", self.is_auditor),
+            )
+            if held
+        ]
+
+    @property
+    def sees_every_team(self) -> bool:
+        """Admins manage every team; finance and auditors read every team."""
+        return self.is_portal_admin or self.is_finance or self.is_auditor
+
+
+class Team(models.Model):
+    """A group of analysts who share projects, a budget and network/encryption settings."""
+
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=50, unique=True)
+    cost_center = models.CharField(
+        "cost centre",
+        max_length=50,
+        help_text="Carried on every resource as the portal:cost-center tag.",
+    )
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            # Two teams named alike ("Data Science" / "data science") confuse approvers.
+            models.UniqueConstraint(Lower("name"), name="team_name_unique_ci"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Project(models.Model):
+    """A piece of work within a team; carried on resources as the portal:project tag."""
+
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="projects")
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=50)
+    description = models.TextField(blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["team__name", "name"]
+        constraints = [
+            # Tag values must identify one project within a team.
+            models.UniqueConstraint(fields=["team", "slug"], name="project_slug_unique_in_team"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.team.name} / {self.name}"
+
+
+class Role(models.TextChoices):
+    ANALYST = "analyst", "Analyst"
+    APPROVER = "approver", "Approver"
+
+
+class Membership(models.Model):
+    """A person's role in one team. Approvers can do everything analysts can, and approve."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.ANALYST)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["team__name", "user__username"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "team"], name="membership_one_role_per_team"),
+        ]
+        indexes = [
+            # "Who approves for this team?" (notifications, approval queue).
+            models.Index(fields=["team", "role"], name="membership_team_role_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team} as {self.role}"
+
+
+class WorkerHeartbeat(models.Model):
+    """When each Celery worker last ran the heartbeat task; shown to operators on /readyz."""
+
+    hostname = models.CharField(max_length=255, unique=True)
+    last_seen = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.hostname} at {self.last_seen:%Y-%m-%d %H:%M:%S}"

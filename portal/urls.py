@@ -1,0 +1,41 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required, login_required
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from portal import health, views
+
+admin.site.site_header = "ML workspace portal administration"
+admin.site.site_title = "Portal admin"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("teams/", views.team_list, name="team_list"),
+    path("teams/<slug:slug>/", views.team_detail, name="team_detail"),
+    path("accounts/login/", views.PortalLoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "accounts/password/",
+        auth_views.PasswordChangeView.as_view(template_name="registration/password_change.html"),
+        name="password_change",
+    ),
+    path(
+        "accounts/password/done/",
+        auth_views.PasswordChangeDoneView.as_view(
+            template_name="registration/password_change_done.html"
+        ),
+        name="password_change_done",
+    ),
+    path("healthz", login_not_required(health.healthz), name="healthz"),
+    path("readyz", login_not_required(health.readyz), name="readyz"),
+    path("api/v1/", include("portal.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    # DRF views opt out of LoginRequiredMiddleware; the docs page is for people, so it redirects.
+    path(
+        "api/docs/",
+        login_required(SpectacularSwaggerSplitView.as_view(url_name="api-schema")),
+        name="api-docs",
+    ),
+    path("admin/", admin.site.urls),
+]
