@@ -83,7 +83,9 @@ def decode(body: bytes, content_type: str) -> Any:
         return {}
     if "cbor" in content_type:
         return cbor2.loads(body)
-    return json.loads(body)
+    if "json" in content_type:
+        return json.loads(body)
+    return None  # XML from moto's own services (SNS): the parsed check still applies
 
 
 class ShapeRecorder:
@@ -114,7 +116,9 @@ class ShapeRecorder:
             response_dict["body"], headers.get("content-type", headers.get("Content-Type", ""))
         )
         self.checked.append(model.name)
-        self.errors += [f"{model.name} raw {e}" for e in check(raw, model.output_shape, raw=True)]
+        if raw is not None:
+            found = check(raw, model.output_shape, raw=True)
+            self.errors += [f"{model.name} raw {e}" for e in found]
         if parsed_response is not None:
             self.errors += [
                 f"{model.name} parsed {e}" for e in check(parsed_response, model.output_shape)
