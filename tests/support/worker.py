@@ -27,10 +27,17 @@ def database_url_for(settings_dict: dict[str, Any]) -> str:
 
 @contextmanager
 def celery_worker(
-    env: dict[str, str], *, log_path: Path, concurrency: int = 1, ready_timeout: float = 60
+    env: dict[str, str],
+    *,
+    log_path: Path,
+    concurrency: int = 1,
+    ready_timeout: float = 60,
+    drop: tuple[str, ...] = (),
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Start ``celery worker`` with ``env`` layered over ours; stop it (SIGTERM, then SIGKILL)."""
-    full_env = {**os.environ, **env}
+    """Start ``celery worker`` with ``env`` layered over ours (less the ``drop`` names); stop it
+    with SIGTERM, then SIGKILL."""
+    full_env = {k: v for k, v in os.environ.items() if k not in drop}
+    full_env.update(env)
     log = log_path.open("wb")
     proc = subprocess.Popen(
         [
