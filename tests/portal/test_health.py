@@ -9,7 +9,7 @@ from django.test import Client, override_settings
 
 from portal import aws
 from portal.celery import app as celery_app
-from tests.support.sandbox import Sandbox, free_port, sandbox  # noqa: F401 (fixture)
+from tests.support.sandbox import Sandbox, free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -42,9 +42,7 @@ def test_readyz_is_ready_when_database_broker_and_aws_answer(
     }
 
 
-def test_readyz_names_the_aws_endpoint_when_it_is_down(
-    client: Client, fresh_clients: None
-) -> None:
+def test_readyz_names_the_aws_endpoint_when_it_is_down(client: Client, fresh_clients: None) -> None:
     with override_settings(AWS_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}"):
         response = client.get("/readyz")
     body = response.json()

@@ -42,9 +42,7 @@ def test_a_task_sent_through_redis_runs_on_a_real_worker(tmp_path: Path) -> None
     with celery_worker(env, log_path=tmp_path / "worker.log"):
         producer = Celery("probe", broker=REDIS_URL)
         producer.send_task("portal.tasks.worker_heartbeat", args=["probe-over-redis"])
-        ran = wait_for(
-            lambda: WorkerHeartbeat.objects.filter(hostname="probe-over-redis").exists()
-        )
+        ran = wait_for(lambda: WorkerHeartbeat.objects.filter(hostname="probe-over-redis").exists())
     assert ran, (tmp_path / "worker.log").read_text(errors="replace")
 
 
@@ -61,8 +59,12 @@ def test_the_embedded_default_runs_a_task_on_sqlite_and_the_filesystem_broker(
 
     def manage(*args: str) -> None:
         subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True,
-            capture_output=True, timeout=120,
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=120,
         )
 
     manage("migrate", "--verbosity", "0")
@@ -72,7 +74,9 @@ def test_the_embedded_default_runs_a_task_on_sqlite_and_the_filesystem_broker(
         drop=("DATABASE_URL", "CELERY_BROKER_URL"),
     ):
         manage(
-            "shell", "--no-imports", "-c",
+            "shell",
+            "--no-imports",
+            "-c",
             "from portal.tasks import worker_heartbeat; worker_heartbeat.delay('probe-on-disk')",
         )
         database = tmp_path / "var" / "portal.sqlite3"
