@@ -243,7 +243,10 @@ def seed_demo(account: str, region: str) -> dict[str, Any]:
         arn="",
         display_name="Approved ML workspaces",
         provider_name="Agency security team",
-        description="SageMaker notebooks approved for analysts: private subnet, agency KMS key, no internet, no root.",
+        description=(
+            "SageMaker notebooks approved for analysts: private subnet, agency KMS key, "
+            "no internet, no root."
+        ),
         created=created,
         tags=[{"Key": "portal:managed", "Value": "true"}],
     )
@@ -310,7 +313,8 @@ def seed_demo(account: str, region: str) -> dict[str, Any]:
                             "Assertions": [
                                 {
                                     "Assert": {"Fn::Contains": [allowed, {"Ref": "InstanceType"}]},
-                                    "AssertDescription": f"Instance type must be one of {', '.join(allowed)}",
+                                    "AssertDescription": "Instance type must be one of "
+                                    + ", ".join(allowed),
                                 }
                             ]
                         },

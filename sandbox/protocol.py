@@ -65,10 +65,7 @@ def decode_body(body: bytes, wire: str) -> dict[str, Any]:
     if not body:
         return {}
     try:
-        if wire == "cbor":
-            decoded = cbor2.loads(body)
-        else:
-            decoded = json.loads(body)
+        decoded = cbor2.loads(body) if wire == "cbor" else json.loads(body)
     except (ValueError, cbor2.CBORDecodeError) as exc:
         raise AwsError("SerializationException", f"Could not parse request body: {exc}") from exc
     if not isinstance(decoded, dict):

@@ -118,7 +118,7 @@ def describe(account: AccountState, budget: Budget, now: dt.datetime) -> dict[st
         calculated["ForecastedSpend"] = {"Amount": amount(forecast), "Unit": unit}
     out["CalculatedSpend"] = calculated
     out["LastUpdatedTime"] = budget.last_updated
-    start, end = period_bounds(budget.body["TimeUnit"], now.date())
+    start, _end = period_bounds(budget.body["TimeUnit"], now.date())
     out.setdefault(
         "TimePeriod",
         {

@@ -129,7 +129,8 @@ def put_rule(
     if identifier not in MANAGED_RULES:
         raise AwsError(
             "InvalidParameterValueException",
-            f"The sourceIdentifier {identifier} is invalid. The sandbox evaluates {sorted(MANAGED_RULES)}.",
+            f"The sourceIdentifier {identifier} is invalid. "
+            f"The sandbox evaluates {sorted(MANAGED_RULES)}.",
         )
     try:
         parsed = json.loads(input_parameters or "{}")
@@ -167,7 +168,8 @@ def _rules(region: RegionState, names: list[str] | None) -> list[ConfigRule]:
     if missing:
         raise AwsError(
             "NoSuchConfigRuleException",
-            f"The ConfigRule '{missing[0]}' provided in the request is invalid. Please check the configRule name.",
+            f"The ConfigRule '{missing[0]}' provided in the request is invalid. "
+            "Please check the configRule name.",
         )
     return [region.config_rules[n] for n in names]
 

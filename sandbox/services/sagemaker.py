@@ -43,7 +43,7 @@ class Notebook:
     failure_reason: str | None = None
     # Transitions still to happen: (when, new status, failure reason).
     pending: list[tuple[dt.datetime, str, str | None]] = field(default_factory=list)
-    # Billing: [start, end or None, instance type] while InService; [start, end, GB] while it exists.
+    # Billing: [start, end|None, instance type] while InService; [start, end, GB] while it exists.
     runs: list[list[Any]] = field(default_factory=list)
     volumes: list[list[Any]] = field(default_factory=list)
     deleted: dt.datetime | None = None
@@ -57,7 +57,7 @@ class Notebook:
         return {t["Key"]: t["Value"] for t in self.moto.tags}
 
     def schedule(self, now: dt.datetime, steps: list[tuple[str | None, str, str | None]]) -> None:
-        """Queue transitions; each step is (delay name or None, status reached after it, failure)."""
+        """Queue transitions; each step is (delay name or None, status reached, failure)."""
         when = now
         for delay_name, status, reason in steps:
             if delay_name is not None:
@@ -72,7 +72,7 @@ class Notebook:
         self.status = status
         self.moto.status = status
         self.last_modified = when
-        self.moto.last_modified_time = when.isoformat()
+        self.moto.last_modified_time = when
         if status == "Failed":
             self.failure_reason = reason
         elif status in ("Pending", "InService"):

@@ -1,4 +1,4 @@
-"""Fixtures for the sandbox's own tests: a clean sandbox with the demo seed, shape-checked clients."""
+"""Fixtures for the sandbox tests: a clean sandbox with the demo seed, shape-checked clients."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from tests.support.sandbox import Sandbox, sandbox, sandbox_clean  # noqa: F401
 
 
 class Demo:
-    def __init__(self, sandbox: Sandbox, seed: dict[str, Any], shapes: ShapeRecorder) -> None:
-        self.sandbox = sandbox
+    def __init__(self, running: Sandbox, seed: dict[str, Any], shapes: ShapeRecorder) -> None:
+        self.sandbox = running
         self.seed = seed
         self.shapes = shapes
-        self.control = sandbox.control
+        self.control = running.control
 
     def client(self, service: str, **kw: Any) -> Any:
         return self.shapes.attach(self.sandbox.client(service, **kw))

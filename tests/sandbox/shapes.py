@@ -23,7 +23,7 @@ def check(value: Any, shape: Shape | None, path: str = "$", raw: bool = False) -
         if not isinstance(value, dict):
             return [f"{path}: expected object, got {type(value).__name__}"]
         members = shape.members  # type: ignore[attr-defined]
-        for name in shape.required_members:  # type: ignore[attr-defined]
+        for name in shape.required_members:
             if name not in value:
                 errors.append(f"{path}: missing required {name}")
         for name, item in value.items():

@@ -1,4 +1,4 @@
-"""Cost Explorer over the ledger, forecasts, cost-allocation tags, and Budgets with notifications."""
+"""Cost Explorer over the ledger, forecasts, cost-allocation tags, Budgets and notifications."""
 
 from __future__ import annotations
 
@@ -137,7 +137,8 @@ def test_inactive_tag_spend_is_reported_under_an_empty_value(demo: Demo) -> None
     )
     assert {g["Keys"][0] for r in results for g in r["Groups"]} == {"portal:team$"}
     tags = {t["TagKey"]: t["Status"] for t in ce.list_cost_allocation_tags()["CostAllocationTags"]}
-    assert tags["portal:team"] == "Inactive" and tags["portal:workspace"] == "Active"
+    assert tags["portal:team"] == "Inactive"
+    assert tags["portal:workspace"] == "Active"
     assert (
         ce.update_cost_allocation_tags_status(
             CostAllocationTagsStatus=[{"TagKey": "portal:team", "Status": "Active"}]

@@ -122,7 +122,8 @@ def test_provision_moves_record_to_succeeded_and_outputs_name_the_notebook(demo:
         if status == "SUCCEEDED":
             break
         time.sleep(0.005)
-    assert "IN_PROGRESS" in seen and "SUCCEEDED" in seen
+    assert "IN_PROGRESS" in seen
+    assert "SUCCEEDED" in seen
     done = sc.describe_record(Id=record["RecordId"])
     outputs = {o["OutputKey"]: o["OutputValue"] for o in done["RecordOutputs"]}
     assert outputs["NotebookInstanceName"] == "ws-one"

@@ -136,7 +136,7 @@ class Sandbox:
             "config": config,
         }
         options.update(kw)
-        return boto3.session.Session().client(service_name, **options)
+        return boto3.session.Session().client(service_name, **options)  # type: ignore[call-overload]
 
     def reset(self) -> None:
         self.control.reset()

@@ -95,10 +95,10 @@ def get_cost_and_usage(req: AwsRequest) -> dict[str, Any]:
             index[day] = span
             day += dt.timedelta(days=1)
     for row, tags in filtered(account, ledger.rows(account, now), p.get("Filter")):
-        span = index.get(row.day)
-        if span is None:
+        found = index.get(row.day)
+        if found is None:
             continue
-        cell = buckets[span][group_keys(group_by, row, tags) if group_by else ()]
+        cell = buckets[found][group_keys(group_by, row, tags) if group_by else ()]
         cell[0] += row.cost
         cell[1] += row.usage
     # One entry per (period, group); a period without groups is still an entry, as AWS returns
@@ -149,7 +149,8 @@ def get_cost_forecast(req: AwsRequest) -> dict[str, Any]:
     today = now.date()
     if start < today:
         raise validation(
-            "Start date must be equal to or no earlier than the current date to avoid forecasting historical data"
+            "Start date must be equal to or no earlier than the current date to avoid "
+            "forecasting historical data"
         )
     granularity = p.get("Granularity")
     if granularity not in ("DAILY", "MONTHLY"):
@@ -268,7 +269,7 @@ def list_cost_allocation_tags(req: AwsRequest) -> dict[str, Any]:
         keys = ledger.known_tag_keys(account, now)
     tags = []
     for key in sorted(keys):
-        status = account.cost_tags[key] if key in account.cost_tags else None
+        status = account.cost_tags.get(key, None)
         item: dict[str, Any] = {
             "TagKey": key,
             "Type": "UserDefined",

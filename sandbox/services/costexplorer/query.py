@@ -109,7 +109,8 @@ def check_expression(expr: Any, depth: int = 0) -> None:
             "Expression has more than one roots. Only one root operator is allowed for each "
             "expression: And, Or, Not, Dimensions, Tags, CostCategories"
             if roots
-            else "Expression must have one root operator: And, Or, Not, Dimensions, Tags, CostCategories"
+            else "Expression must have one root operator: And, Or, Not, Dimensions, Tags, "
+            "CostCategories"
         )
     root = roots[0]
     if root in ("And", "Or"):

@@ -37,7 +37,7 @@ def check_template(template: Any) -> None:
 def resolve_parameters(
     template: dict[str, Any], given: dict[str, str]
 ) -> dict[str, str | list[str]]:
-    """CloudFormation's parameter checks, in its order: unknown keys, missing values, constraints."""
+    """CloudFormation's parameter checks in its order: unknown keys, missing values, constraints."""
     declared = parameters(template)
     unknown = sorted(set(given) - set(declared))
     if unknown:
