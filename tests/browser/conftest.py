@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -97,5 +96,5 @@ class Browser:
 
 
 @pytest.fixture
-def browser_as(page: Page, live_server: Any, world: World) -> Iterator[Browser]:
-    yield Browser(page, live_server.url)
+def browser_as(page: Page, live_server: Any, world: World) -> Browser:
+    return Browser(page, live_server.url)
