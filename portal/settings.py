@@ -138,7 +138,11 @@ STATIC_URL = "static/"
 STATIC_ROOT = Path(env.string("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [
     BASE_DIR / "static",
-    ("uswds", NODE_MODULES / "@uswds" / "uswds" / "dist"),
+    # Only what pages load: the compiled CSS and JS, and the fonts and images the CSS uses.
+    *(
+        (f"uswds/{part}", NODE_MODULES / "@uswds" / "uswds" / "dist" / part)
+        for part in ("css", "fonts", "img", "js")
+    ),
     ("htmx", NODE_MODULES / "htmx.org" / "dist"),
     ("chartjs", NODE_MODULES / "chart.js" / "dist"),
 ]
@@ -246,7 +250,6 @@ if CELERY_TASK_TIME_LIMIT <= CELERY_TASK_SOFT_TIME_LIMIT:
         "CELERY_TASK_TIME_LIMIT must be greater than CELERY_TASK_SOFT_TIME_LIMIT"
     )
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_TASK_ALWAYS_EAGER = env.boolean("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
