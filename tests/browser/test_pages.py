@@ -42,8 +42,9 @@ def test_each_persona_sees_only_their_navigation_and_every_page_passes_axe(
         browser_as.assert_accessible()
 
 
-def test_a_member_reads_their_team_and_cannot_see_another(browser_as: Browser,
-                                                          world: World) -> None:
+def test_a_member_reads_their_team_and_cannot_see_another(
+    browser_as: Browser, world: World
+) -> None:
     browser_as.login("analyst")
     browser_as.goto("/teams/")
     browser_as.page.get_by_role("link", name="Data Science").click()
