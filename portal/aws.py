@@ -37,6 +37,20 @@ TRANSIENT_ERROR_CODES = frozenset(
     }
 )
 
+# Apps catch these through the gateway, so they never import botocore themselves.
+ClientError = botocore.exceptions.ClientError
+AWS_ERRORS: tuple[type[Exception], ...] = (
+    botocore.exceptions.ClientError,
+    botocore.exceptions.BotoCoreError,
+)
+
+
+def error_code(error: BaseException) -> str:
+    if isinstance(error, botocore.exceptions.ClientError):
+        return str(error.response.get("Error", {}).get("Code", ""))
+    return type(error).__name__
+
+
 _local = threading.local()
 _session_lock = threading.Lock()
 _session: boto3.session.Session | None = None

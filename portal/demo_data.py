@@ -32,25 +32,32 @@ class DemoTeam:
 
 
 TEAMS = (
+    # Slugs, cost centres and projects match the sandbox's demo seed, so the tagged notebooks
+    # and cost history it carries belong to these teams.
     DemoTeam(
-        "data-science",
-        "Data Science",
-        "CC-1040",
-        "Forecasting and modelling for programme offices.",
-        (("claims-forecast", "Claims forecast"), ("fraud-signals", "Fraud signals")),
+        "health-analytics",
+        "Health Analytics",
+        "CC-1042",
+        "Hospital readmission and claims models for programme offices.",
+        (("readmissions", "Readmissions"), ("claims-review", "Claims review")),
     ),
     DemoTeam(
-        "public-health",
-        "Public Health Analytics",
-        "CC-2210",
-        "Surveillance dashboards and outbreak models.",
-        (("outbreak-model", "Outbreak model"), ("vaccine-uptake", "Vaccine uptake")),
+        "transport-planning",
+        "Transport Planning",
+        "CC-2077",
+        "Ridership forecasts and network planning.",
+        (("ridership", "Ridership"), ("gtfs-quality", "GTFS quality")),
     ),
 )
 
 PEOPLE = (
     DemoPerson(
-        "analyst", "analyst-demo-pass", "analyst", "Ana", "Lyst", teams={"data-science": "analyst"}
+        "analyst",
+        "analyst-demo-pass",
+        "analyst",
+        "Ana",
+        "Lyst",
+        teams={"health-analytics": "analyst"},
     ),
     DemoPerson(
         "approver",
@@ -58,7 +65,7 @@ PEOPLE = (
         "approver",
         "Avery",
         "Prover",
-        teams={"data-science": "approver"},
+        teams={"health-analytics": "approver"},
     ),
     DemoPerson("admin", "admin-demo-pass", "admin", "Adel", "Minh", is_portal_admin=True),
     DemoPerson("finance", "finance-demo-pass", "finance officer", "Fin", "Ancer", is_finance=True),
@@ -69,6 +76,6 @@ PEOPLE = (
         "analyst in another team",
         "Otto",
         "Sider",
-        teams={"public-health": "analyst"},
+        teams={"transport-planning": "analyst"},
     ),
 )
