@@ -136,8 +136,9 @@ def test_anonymous_visitors_are_sent_to_login_or_refused(
 ) -> None:
     response = client.get(url_of(world))
     if page in {"api_teams", "api_schema"}:
-        # The API refuses outright (DRF's 403 with a body), never redirects to an HTML login.
-        assert response.status_code == 403
+        # The API refuses outright (401 naming the Bearer scheme), never redirects to a login page.
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"] == 'Bearer realm="api"'
         assert b"credentials were not provided" in response.content
     else:
         assert response.status_code == 302
