@@ -8,7 +8,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
 
-from portal.models import Membership, User
+from portal.models import Membership, Notification, Role, User
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,11 @@ def nav_items_for(user: User) -> list[NavItem]:
         return []
     roles = set(Membership.objects.filter(user=user).values_list("role", flat=True))
     items = [NavItem("Home", reverse("home"), "home")]
+    if roles:
+        items.append(NavItem("Catalog", reverse("catalog"), "catalog"))
+        items.append(NavItem("My workspaces", reverse("my_workspaces"), "workspaces"))
+    if Role.APPROVER in roles or user.is_portal_admin:
+        items.append(NavItem("Approvals", reverse("approval_queue"), "approvals"))
     if roles or user.sees_every_team:
         label = "Teams" if user.sees_every_team else "My teams"
         items.append(NavItem(label, reverse("team_list"), "teams"))
@@ -41,7 +46,13 @@ def navigation(request: HttpRequest) -> dict[str, object]:
     current = max(
         (i for i in items if request.path.startswith(i.url)), key=lambda i: len(i.url), default=None
     )
+    unread = (
+        Notification.objects.filter(user=user, read_at__isnull=True).count()
+        if isinstance(user, User) and user.is_authenticated
+        else 0
+    )
     return {
+        "unread_notifications": unread,
         "portal_name": settings.PORTAL_NAME,
         "portal_agency": settings.PORTAL_AGENCY,
         "nav_items": [NavItem(i.label, i.url, i.key, i is current) for i in items],

@@ -27,6 +27,7 @@ urlpatterns = [
         ),
         name="password_change_done",
     ),
+    path("", include("workspaces.urls")),
     path("healthz", login_not_required(health.healthz), name="healthz"),
     path("readyz", login_not_required(health.readyz), name="readyz"),
     path("api/v1/", include("portal.api.urls")),

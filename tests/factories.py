@@ -59,3 +59,52 @@ class ProjectFactory(factory.django.DjangoModelFactory[Project]):
 
 def member(user: User, team: Team, role: str) -> Membership:
     return services.membership_set(actor=None, user=user, team=team, role=role)
+
+
+def published_offering(
+    *teams: Team,
+    title: str = "Standard CPU notebook",
+    allowed: tuple[str, ...] = ("ml.t3.medium", "ml.t3.large"),
+    approval_required: bool = True,
+    **constraint: Any,
+) -> Any:
+    """A synced product version published for ``teams`` through the service, and the teams'
+    network settings, as an admin would leave them."""
+    from django.utils import timezone
+
+    from governance.models import TeamSettings
+    from workspaces.models import Product, ProductVersion
+    from workspaces.services import offering_publish
+
+    now = timezone.now()
+    product, _ = Product.objects.get_or_create(
+        product_id=f"prod-{title.lower().replace(' ', '-')[:20]}",
+        defaults={"name": title, "synced_at": now},
+    )
+    version = ProductVersion.objects.create(
+        product=product,
+        artifact_id=f"pa-{ProductVersion.objects.count() + 1:04d}-{product.pk}",
+        name="v1",
+        launch_path_id="lpv-test",
+        synced_at=now,
+        allowed_instance_types=["ml.t3.medium", "ml.t3.large", "ml.t3.xlarge", "ml.g4dn.xlarge"],
+    )
+    for team in teams:
+        TeamSettings.objects.get_or_create(
+            team=team,
+            defaults={
+                "subnet_id": "subnet-0a1b2c3d4e5f60718",
+                "security_group_ids": "sg-0a1b2c3d4e5f60719",
+                "kms_key_id": "arn:aws:kms:us-east-1:123456789012:key/test",
+            },
+        )
+    return offering_publish(
+        actor=None,
+        version=version,
+        title=title,
+        summary=f"{title} for tests.",
+        teams=teams,
+        allowed_instance_types=list(allowed),
+        approval_required=approval_required,
+        **constraint,
+    )
