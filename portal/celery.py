@@ -19,6 +19,11 @@ app.conf.beat_schedule = {
         "task": "portal.tasks.worker_heartbeat",
         "schedule": 60.0,
     },
+    # Service Catalog changes rarely and admins can sync on demand; once a day, off-hours.
+    "sync-catalog": {
+        "task": "workspaces.tasks.sync_catalog",
+        "schedule": crontab(hour=2, minute=41),
+    },
     "clear-expired-sessions": {
         "task": "portal.tasks.clear_expired_sessions",
         "schedule": crontab(hour=3, minute=17),

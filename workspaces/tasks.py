@@ -7,7 +7,9 @@ import random
 from celery import shared_task
 
 from portal import aws
+from portal.models import User
 from workspaces import provisioning
+from workspaces.catalog import catalog_sync
 
 
 def backoff(retries: int, base: float = 2.0, cap: float = 120.0) -> float:
@@ -27,3 +29,22 @@ def provision_workspace(self, workspace_id: str, polls: int = 0) -> str:
     if step.poll_in is not None:
         provision_workspace.apply_async((workspace_id, polls + 1), countdown=step.poll_in)
     return step.outcome
+
+
+@shared_task(bind=True, acks_late=True, max_retries=8, soft_time_limit=240, time_limit=300)
+def sync_catalog(self, actor_id: int | None = None) -> dict[str, object]:
+    """Bring the catalog up to date (daily, and on an admin's button). Safe to repeat."""
+    actor = User.objects.filter(pk=actor_id).first() if actor_id is not None else None
+    try:
+        run = catalog_sync(actor=actor)
+    except aws.AWS_ERRORS as exc:
+        if aws.is_transient(exc):
+            raise self.retry(exc=exc, countdown=backoff(self.request.retries, base=30)) from exc
+        raise
+    return {
+        "run": run.pk,
+        "added": len(run.added),
+        "changed": len(run.changed),
+        "retired": len(run.retired),
+        "error": run.error,
+    }
