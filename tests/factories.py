@@ -72,10 +72,14 @@ def published_offering(
     network settings, as an admin would leave them."""
     from django.utils import timezone
 
+    from costs.models import InstancePrice, StoragePrice
+    from costs.prices import seed_public_prices
     from governance.models import TeamSettings
     from workspaces.models import Product, ProductVersion
     from workspaces.services import offering_publish
 
+    # Transactional tests flush the rows the data migration seeded.
+    seed_public_prices(InstancePrice, StoragePrice)
     now = timezone.now()
     product, _ = Product.objects.get_or_create(
         product_id=f"prod-{title.lower().replace(' ', '-')[:20]}",
