@@ -79,3 +79,69 @@ PEOPLE = (
         teams={"transport-planning": "analyst"},
     ),
 )
+
+
+# --- what the sandbox's demo seed holds (apps never import the sandbox, so it is restated) --
+
+SANDBOX_ACCOUNT = "123456789012"
+SANDBOX_SUBNET_ID = "subnet-0a1b2c3d4e5f60718"
+SANDBOX_SECURITY_GROUP_ID = "sg-0a1b2c3d4e5f60719"
+SANDBOX_KEY_ID = "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b"
+SANDBOX_LIFECYCLE_CONFIG = "portal-idle-shutdown"
+
+
+def sandbox_kms_key_arn(region: str) -> str:
+    return f"arn:aws:kms:{region}:{SANDBOX_ACCOUNT}:key/{SANDBOX_KEY_ID}"
+
+
+@dataclass(frozen=True)
+class DemoOffering:
+    """One published offering per sandbox product, found by the product's name."""
+
+    product_name: str
+    title: str
+    summary: str
+    allowed_instance_types: tuple[str, ...]
+    default_volume_gb: int
+    max_volume_gb: int
+    max_lifetime_days: int
+    approval_required: bool
+    max_live_per_user: int = 2
+
+
+OFFERINGS = (
+    DemoOffering(
+        "Standard CPU notebook",
+        "Everyday analysis",
+        "Pandas, SQL and charts on a small CPU notebook. Within the limits it is approved at once.",
+        ("ml.t3.medium", "ml.t3.large"),
+        default_volume_gb=20,
+        max_volume_gb=50,
+        max_lifetime_days=90,
+        approval_required=False,
+    ),
+    DemoOffering(
+        "Large-memory notebook",
+        "Large data frames",
+        "A memory-optimised notebook for data that does not fit on a laptop.",
+        ("ml.r5.large", "ml.r5.xlarge"),
+        default_volume_gb=50,
+        max_volume_gb=200,
+        max_lifetime_days=60,
+        approval_required=True,
+    ),
+    DemoOffering(
+        "GPU notebook",
+        "Deep learning (GPU)",
+        "A single-GPU notebook for training models. Every request is reviewed by an approver.",
+        ("ml.g4dn.xlarge",),
+        default_volume_gb=50,
+        max_volume_gb=200,
+        max_lifetime_days=30,
+        approval_required=True,
+        max_live_per_user=1,
+    ),
+)
+
+# Monthly budgets in USD, above the sandbox's cost history so a new demo starts healthy.
+BUDGETS = {"health-analytics": "1500.00", "transport-planning": "1200.00"}

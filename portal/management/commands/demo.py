@@ -73,10 +73,6 @@ class Command(BaseCommand):
         log_dir = Path(settings.VAR_DIR) / "log"
         log_dir.mkdir(parents=True, exist_ok=True)
 
-        self.stdout.write("Preparing the database ...")
-        call_command("migrate", interactive=False, verbosity=0)
-        call_command("seed_demo", quiet=True)
-
         python = sys.executable
         commands = {
             "sandbox": [
@@ -132,6 +128,11 @@ class Command(BaseCommand):
                         time.monotonic() + 60,
                         procs,
                     )
+                    # The seed reads the catalog from the sandbox, so it runs once the sandbox
+                    # answers and before the web, worker and beat read the database.
+                    self.stdout.write("Preparing the database and the catalog ...")
+                    call_command("migrate", interactive=False, verbosity=0)
+                    call_command("seed_demo", quiet=True, stdout=self.stdout)
             _wait_http(f"http://127.0.0.1:{port}/healthz", time.monotonic() + 60, procs)
             self._announce(port, log_dir)
             while not stopping:
