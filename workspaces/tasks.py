@@ -8,7 +8,7 @@ from celery import shared_task
 
 from portal import aws
 from portal.models import User
-from workspaces import provisioning
+from workspaces import lifecycle, provisioning
 from workspaces.catalog import catalog_sync
 
 
@@ -48,3 +48,17 @@ def sync_catalog(self, actor_id: int | None = None) -> dict[str, object]:
         "retired": len(run.retired),
         "error": run.error,
     }
+
+
+@shared_task(bind=True, acks_late=True, max_retries=12, soft_time_limit=60, time_limit=90)
+def operate_workspace(self, workspace_id: str, polls: int = 0) -> str:
+    """Advance a stop, start or terminate by one step; re-enqueue until it settles."""
+    try:
+        step = lifecycle.advance(workspace_id, polls)
+    except aws.AWS_ERRORS as exc:
+        if aws.is_transient(exc):
+            raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
+        raise
+    if step.poll_in is not None:
+        operate_workspace.apply_async((workspace_id, polls + 1), countdown=step.poll_in)
+    return step.outcome
