@@ -98,7 +98,7 @@ def workspace_retry(*, actor: User, workspace: Workspace) -> Workspace:
         actor=actor,
         action="workspace.retry",
         verb="retry",
-        provision_attempt=F("provision_attempt") + 1,
+        provision_attempt=workspace.provision_attempt + 1,
         sc_record_id="",
         sc_provisioned_product_id="",
         notebook_arn="",

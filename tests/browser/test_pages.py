@@ -13,12 +13,12 @@ from tests.conftest import PERSONAS, World
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 EXPECTED_NAV = {
-    "analyst": ["home", "teams", "api"],
-    "approver": ["home", "teams", "api"],
-    "admin": ["home", "teams", "admin", "api"],
+    "analyst": ["home", "catalog", "workspaces", "teams", "api"],
+    "approver": ["home", "catalog", "workspaces", "approvals", "teams", "api"],
+    "admin": ["home", "approvals", "teams", "admin", "api"],
     "finance": ["home", "teams", "api"],
     "auditor": ["home", "teams", "api"],
-    "outsider": ["home", "teams", "api"],
+    "outsider": ["home", "catalog", "workspaces", "teams", "api"],
 }
 
 
