@@ -151,6 +151,35 @@ def test_changes_in_service_catalog_show_as_added_changed_and_retired(seeded: Sa
     assert ProductVersion.objects.get(artifact_id=v3).requestable
 
 
+def test_every_page_of_products_is_read_and_a_product_outside_any_portfolio_is_kept(
+    seeded: Sandbox,
+) -> None:
+    sc = seeded.client("servicecatalog")
+    template = sc.describe_provisioning_artifact(
+        ProductId=CPU, ProvisioningArtifactId=artifacts_of(sc, CPU)["v2"]
+    )["Info"]["TemplateUrl"]
+    for n in range(22):  # the sandbox, like AWS, pages search results 20 at a time
+        sc.create_product(
+            Name=f"Draft notebook {n:02}",
+            Owner="Platform engineering",
+            ProductType="CLOUD_FORMATION_TEMPLATE",
+            ProvisioningArtifactParameters={
+                "Name": "v1",
+                "Info": {"LoadTemplateFromURL": template},
+                "Type": "CLOUD_FORMATION_TEMPLATE",
+            },
+            IdempotencyToken=f"draft-{n}",
+        )
+
+    run = catalog_sync(actor=None)
+
+    assert len(ids(run.added, "product")) == 25
+    draft = ProductVersion.objects.get(product__name="Draft notebook 21")
+    # Not in a portfolio yet: no launch path to describe it through, so nothing is allowed.
+    assert draft.launch_path_id == ""
+    assert draft.allowed_instance_types == []
+
+
 def test_a_product_that_returns_is_no_longer_retired(seeded: Sandbox) -> None:
     catalog_sync(actor=None)
     seeded.control.reset()
