@@ -3,7 +3,9 @@ officer, an auditor, and an outsider who is an analyst in another team."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -72,3 +74,15 @@ def _fast_password_hashing() -> None:
     from django.conf import settings
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def portal_on_sandbox(sandbox: Any, settings: Any) -> Iterator[Any]:
+    """Point this process's AWS gateway at the test sandbox (workers get it via env)."""
+    from portal import aws
+
+    settings.AWS_ENDPOINT_URL = sandbox.url
+    settings.AWS_SANDBOX_CREDENTIALS = True
+    aws.reset_clients()
+    yield sandbox
+    aws.reset_clients()

@@ -88,7 +88,8 @@ def workspace_terminate(*, actor: User | None, workspace: Workspace, reason: str
 @transaction.atomic
 def workspace_retry(*, actor: User, workspace: Workspace) -> Workspace:
     """A failed workspace goes back to ``approved`` with a new ProvisionToken, so Service
-    Catalog treats the retry as a new launch rather than returning the failed record."""
+    Catalog treats the retry as a new launch rather than returning the failed record. The
+    failed provisioned product's id is kept so the launch can clean it up first."""
     if workspace.owner_id != actor.pk and not can_decide(actor, workspace):
         raise PermissionDenied("The requester, the team's approvers and admins can retry.")
     workspace = _transition(
@@ -100,7 +101,6 @@ def workspace_retry(*, actor: User, workspace: Workspace) -> Workspace:
         verb="retry",
         provision_attempt=workspace.provision_attempt + 1,
         sc_record_id="",
-        sc_provisioned_product_id="",
         notebook_arn="",
     )
     from workspaces.services import _enqueue_provisioning

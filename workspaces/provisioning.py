@@ -90,17 +90,43 @@ def _fail(workspace: Workspace, message: str) -> Step:
     return Step("failed")
 
 
+def provisioned_product_name(workspace: Workspace) -> str:
+    """AWS keeps a failed provisioned product (status ERROR) under its name, so each retry
+    launches under its own name; the notebook keeps the workspace's name."""
+    if workspace.provision_attempt == 1:
+        return workspace.notebook_name
+    return f"{workspace.notebook_name}-attempt-{workspace.provision_attempt}"
+
+
+def _clean_up_failed_launch(workspace: Workspace) -> None:
+    """Ask Service Catalog to remove the previous attempt's failed product; best effort,
+    since it may already be gone, and it must not block the new launch."""
+    try:
+        aws.client("servicecatalog").terminate_provisioned_product(
+            ProvisionedProductId=workspace.sc_provisioned_product_id,
+            TerminateToken=f"{workspace.pk.hex}-cleanup-{workspace.provision_attempt}",
+            IgnoreErrors=True,
+        )
+    except aws.ClientError as exc:
+        if aws.is_transient(exc):
+            raise
+        logger.info("previous launch of %s already gone: %s", workspace.pk, exc)
+
+
 def _launch(workspace: Workspace) -> Step:
     settings = TeamSettings.objects.filter(team=workspace.team).first()
     if settings is None:
         return _fail(workspace, f"{workspace.team.name} has no network and encryption settings.")
     offering = workspace.offering
+    sc = aws.client("servicecatalog")
+    if workspace.provision_attempt > 1 and workspace.sc_provisioned_product_id:
+        _clean_up_failed_launch(workspace)
     try:
-        response = aws.client("servicecatalog").provision_product(
+        response = sc.provision_product(
             ProductId=offering.version.product.product_id,
             ProvisioningArtifactId=offering.version.artifact_id,
             PathId=offering.version.launch_path_id,
-            ProvisionedProductName=workspace.notebook_name,
+            ProvisionedProductName=provisioned_product_name(workspace),
             ProvisioningParameters=parameters_for(workspace, settings),
             Tags=tags_for(workspace),
             ProvisionToken=workspace.provision_token,

@@ -19,10 +19,11 @@ from portal.models import Membership, Notification, Team
 from portal.permissions import TeamAction, team_for_user
 from portal.selectors import team_role_of
 from portal.types import AuthenticatedRequest
-from workspaces import selectors, services
+from workspaces import lifecycle, selectors, services
 from workspaces.forms import SORTS, DecisionForm, ListFilterForm, RequestForm
 from workspaces.models import LIVE_STATES, Offering, State, Workspace
 from workspaces.permissions import WorkspaceAction, can, workspace_for_user
+from workspaces.services import can_decide
 
 PAGE_SIZE = 25
 
@@ -163,10 +164,56 @@ def team_workspaces(request: AuthenticatedRequest, slug: str) -> HttpResponse:
     )
 
 
+# Where a workspace is on its way up, as the steps the page shows.
+PROGRESS_STEPS = ("Queued", "Launching", "Configuring", "Ready")
+TRANSITIONAL = {
+    State.APPROVED,
+    State.PROVISIONING,
+    State.STOPPING,
+    State.STARTING,
+    State.TERMINATING,
+}
+
+
+def _progress(workspace: Workspace) -> dict[str, Any] | None:
+    if workspace.state == State.APPROVED:
+        current = 0
+    elif workspace.state == State.PROVISIONING:
+        current = 2 if workspace.sc_record_id else 1
+    elif workspace.state == State.AVAILABLE and workspace.notebook_arn:
+        current = 4
+    else:
+        return None
+    return {
+        "steps": [
+            {"label": label, "done": i < current, "current": i == current}
+            for i, label in enumerate(PROGRESS_STEPS)
+        ]
+    }
+
+
 @vary_on_headers("HX-Request")
 def workspace_detail(request: AuthenticatedRequest, pk: str) -> HttpResponse:
     workspace = workspace_for_user(request.user, pk)
+    if request.htmx:
+        return render(request, "workspaces/detail.html#status", _status_context(request, workspace))
     return _render_detail(request, workspace)
+
+
+def _status_context(request: AuthenticatedRequest, workspace: Workspace) -> dict[str, Any]:
+    operator = can(request.user, workspace, WorkspaceAction.OPERATE)
+    state = workspace.state
+    return {
+        "workspace": workspace,
+        "progress": _progress(workspace),
+        "polling": state in TRANSITIONAL,
+        "may_open": operator and state == State.AVAILABLE,
+        "may_stop": operator and state == State.AVAILABLE,
+        "may_start": operator and state == State.STOPPED,
+        "may_terminate": operator and state in {State.AVAILABLE, State.STOPPED, State.FAILED},
+        "may_retry": state == State.FAILED
+        and (workspace.owner_id == request.user.pk or can_decide(request.user, workspace)),
+    }
 
 
 def _render_detail(
@@ -179,7 +226,7 @@ def _render_detail(
         request.user, workspace, WorkspaceAction.DECIDE
     )
     context = {
-        "workspace": workspace,
+        **_status_context(request, workspace),
         "timeline": selectors.timeline_of(workspace),
         "budget": budget_position(workspace.team),
         "may_decide": may_decide,
@@ -232,6 +279,40 @@ def workspace_cancel(request: AuthenticatedRequest, pk: str) -> HttpResponse:
     else:
         messages.success(request, f"Cancelled the request for {workspace.name}.")
     return redirect("workspace_detail", pk=workspace.pk)
+
+
+OPERATIONS = {
+    "stop": (lifecycle.workspace_stop, "Stopping {name}."),
+    "start": (lifecycle.workspace_start, "Starting {name}."),
+    "terminate": (lifecycle.workspace_terminate, "Terminating {name}."),
+    "retry": (lifecycle.workspace_retry, "Retrying {name}: provisioning starts again."),
+}
+
+
+@require_POST
+def workspace_operate(request: AuthenticatedRequest, pk: str, action: str) -> HttpResponse:
+    if action not in OPERATIONS:
+        raise Http404("No such action.")
+    workspace = workspace_for_user(request.user, pk)
+    service, done = OPERATIONS[action]
+    try:
+        service(actor=request.user, workspace=workspace)
+    except services.InvalidTransition as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, done.format(name=workspace.name))
+    return redirect("workspace_detail", pk=workspace.pk)
+
+
+@require_POST
+def workspace_open(request: AuthenticatedRequest, pk: str) -> HttpResponse:
+    workspace = workspace_for_user(request.user, pk, WorkspaceAction.OPERATE)
+    try:
+        url = lifecycle.workspace_open(actor=request.user, workspace=workspace)
+    except services.InvalidTransition as error:
+        messages.error(request, str(error))
+        return redirect("workspace_detail", pk=workspace.pk)
+    return redirect(url)
 
 
 @require_GET

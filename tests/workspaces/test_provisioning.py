@@ -167,3 +167,71 @@ def test_a_failed_launch_shows_aws_message(
     workspace = wait_for_state(workspace, {State.AVAILABLE, State.FAILED}, worker)
     assert workspace.state == State.FAILED
     assert "notebook instance quota" in workspace.state_reason
+
+
+def test_stop_start_open_and_terminate_through_the_worker(
+    world: World, seeded: dict[str, Any], portal_on_sandbox: Sandbox, worker: Path
+) -> None:
+    sandbox = portal_on_sandbox
+    import urllib.request
+
+    from workspaces import lifecycle
+
+    offering = offering_from_sandbox(world, seeded, "Standard CPU notebook")
+    workspace = request_and_approve(world, offering, "cycle")
+    workspace = wait_for_state(workspace, {State.AVAILABLE}, worker)
+    sagemaker = sandbox.client("sagemaker")
+
+    url = lifecycle.workspace_open(actor=world.analyst, workspace=workspace)
+    with urllib.request.urlopen(url, timeout=10) as page:  # noqa: S310 (the local sandbox)
+        assert page.status == 200
+        assert workspace.notebook_name in page.read().decode()
+    with pytest.raises(services.PermissionDenied):
+        lifecycle.workspace_open(actor=world.approver, workspace=workspace)
+
+    lifecycle.workspace_stop(actor=world.analyst, workspace=workspace)
+    workspace = wait_for_state(workspace, {State.STOPPED}, worker)
+    status = sagemaker.describe_notebook_instance(NotebookInstanceName=workspace.notebook_name)
+    assert status["NotebookInstanceStatus"] == "Stopped"
+    with pytest.raises(services.InvalidTransition):
+        lifecycle.workspace_stop(actor=world.analyst, workspace=workspace)
+
+    lifecycle.workspace_start(actor=world.analyst, workspace=workspace)
+    workspace = wait_for_state(workspace, {State.AVAILABLE}, worker)
+
+    lifecycle.workspace_terminate(actor=world.admin, workspace=workspace)
+    workspace = wait_for_state(workspace, {State.TERMINATED}, worker)
+    names = [
+        n["NotebookInstanceName"] for n in sagemaker.list_notebook_instances()["NotebookInstances"]
+    ]
+    assert workspace.notebook_name not in names
+    actions = list(
+        AuditEvent.objects.filter(target_id=str(workspace.pk)).values_list("action", flat=True)
+    )
+    for expected in (
+        "workspace.open",
+        "workspace.stop",
+        "workspace.stopped",
+        "workspace.start",
+        "workspace.started",
+        "workspace.terminate",
+        "workspace.terminated",
+    ):
+        assert expected in actions
+
+
+def test_a_failed_workspace_retries_with_a_new_token_and_comes_up(
+    world: World, seeded: dict[str, Any], sandbox: Sandbox, worker: Path
+) -> None:
+    from workspaces import lifecycle
+
+    offering = offering_from_sandbox(world, seeded, "Standard CPU notebook")
+    sandbox.control.fail_next_provision("InsufficientCapacity in the zone.")
+    workspace = request_and_approve(world, offering, "second-chance")
+    workspace = wait_for_state(workspace, {State.FAILED}, worker)
+    with pytest.raises(services.PermissionDenied):
+        lifecycle.workspace_retry(actor=world.outsider, workspace=workspace)
+    lifecycle.workspace_retry(actor=world.analyst, workspace=workspace)
+    workspace = wait_for_state(workspace, {State.AVAILABLE, State.FAILED}, worker)
+    assert workspace.state == State.AVAILABLE, workspace.state_reason
+    assert workspace.provision_attempt == 2
