@@ -77,7 +77,7 @@ def _fast_password_hashing() -> None:
 
 
 @pytest.fixture
-def portal_on_sandbox(sandbox: Any, settings: Any) -> Iterator[Any]:
+def portal_on_sandbox(sandbox: Any, settings: Any) -> Iterator[Any]:  # noqa: F811 (the fixture)
     """Point this process's AWS gateway at the test sandbox (workers get it via env)."""
     from portal import aws
 
