@@ -44,6 +44,8 @@ class AuditEvent(models.Model):
             ),
             # The audit page filtered by team, newest first.
             models.Index(fields=["team", "-created_at"], name="audit_team_idx"),
+            # The audit page filtered by action ("every approval this month"), newest first.
+            models.Index(fields=["action", "-created_at"], name="audit_action_idx"),
         ]
 
     def __str__(self) -> str:
@@ -116,3 +118,157 @@ class OfferingConstraint(models.Model):
 
     def __str__(self) -> str:
         return f"Constraints of {self.offering}"
+
+
+# --- compliance -----------------------------------------------------------------------------
+
+
+class Control(models.TextChoices):
+    """What the portal checks on each notebook; the labels are what people read."""
+
+    PORTAL_MANAGED = "portal_managed", "Launched through the portal"
+    KMS_KEY = "kms_key", "Encrypted with the team's KMS key"
+    NO_INTERNET = "no_internet", "Direct internet access disabled"
+    NO_ROOT = "no_root", "Root access disabled"
+    TEAM_SUBNET = "team_subnet", "Inside the team's subnet"
+    TAGS = "tags", "Cost-allocation tags present and correct"
+    PLATFORM = "platform", "Current notebook platform"
+    INSTANCE_TYPE = "instance_type", "Instance type still allowed"
+
+
+class CheckStatus(models.TextChoices):
+    PASS = "pass", "Pass"
+    FAIL = "fail", "Fail"
+    NOT_APPLICABLE = "not_applicable", "Not applicable"
+
+
+class EvaluationRun(models.Model):
+    """One compliance evaluation: what AWS said at that moment, for every team or for one.
+
+    Runs and their results are history: a new run adds rows, it never rewrites an old one.
+    """
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Who asked for it; empty for the schedule and the workers.",
+    )
+    team = models.ForeignKey(
+        "portal.Team",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty when every team was evaluated.",
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    resources = models.PositiveIntegerField(default=0)
+    aws_calls = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Compliance evaluation at {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class ComplianceResult(models.Model):
+    """One control checked on one notebook in one run, beside AWS Config's verdict on it."""
+
+    run = models.ForeignKey(EvaluationRun, on_delete=models.PROTECT, related_name="results")
+    team = models.ForeignKey("portal.Team", on_delete=models.PROTECT, related_name="+")
+    # Copied from the run so history filtered by date needs no join.
+    evaluated_at = models.DateTimeField()
+    workspace = models.ForeignKey(
+        "workspaces.Workspace",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty for a notebook the portal did not launch (unmanaged).",
+    )
+    resource_name = models.CharField(max_length=63)
+    resource_arn = models.CharField(max_length=300, blank=True)
+    control = models.CharField(max_length=32, choices=Control.choices)
+    status = models.CharField(max_length=16, choices=CheckStatus.choices)
+    detail = models.TextField(blank=True, help_text="What was found, in plain words.")
+    config_rule = models.CharField(max_length=128, blank=True)
+    config_status = models.CharField(
+        max_length=32, blank=True, help_text="AWS Config's ComplianceType; empty without a rule."
+    )
+    config_annotation = models.CharField(max_length=256, blank=True)
+    disagrees = models.BooleanField(
+        default=False,
+        help_text="The portal's check and AWS Config's rule reached opposite results.",
+    )
+
+    class Meta:
+        ordering = ["resource_name", "control"]
+        constraints = [
+            # Its index also serves the team page and its export: one team's rows of one
+            # (the latest) run, in notebook order.
+            models.UniqueConstraint(
+                fields=["run", "team", "resource_name", "control"],
+                name="compliance_result_once_per_run",
+            ),
+        ]
+        indexes = [
+            # Evidence history for a date range, per team.
+            models.Index(fields=["team", "evaluated_at"], name="compliance_team_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.resource_name} {self.control}: {self.status}"
+
+    @property
+    def managed(self) -> bool:
+        return self.workspace_id is not None
+
+
+class ComplianceSummary(models.Model):
+    """A team's score in one run, kept so pages never aggregate the raw results history.
+
+    Written even when a team has no notebooks, so "latest run for this team" is always the
+    newest summary, including runs that found nothing.
+    """
+
+    run = models.ForeignKey(EvaluationRun, on_delete=models.PROTECT, related_name="summaries")
+    team = models.ForeignKey("portal.Team", on_delete=models.PROTECT, related_name="+")
+    evaluated_at = models.DateTimeField()
+    resources = models.PositiveIntegerField(default=0)
+    noncompliant_resources = models.PositiveIntegerField(default=0)
+    unmanaged_resources = models.PositiveIntegerField(default=0)
+    checks_passed = models.PositiveIntegerField(default=0)
+    checks_failed = models.PositiveIntegerField(default=0)
+    disagreements = models.PositiveIntegerField(default=0)
+    score = models.DecimalField(
+        max_digits=5,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        help_text="Percent of applicable checks passed; empty when there was nothing to check.",
+    )
+
+    class Meta:
+        ordering = ["-evaluated_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "team"], name="compliance_summary_once_per_run"),
+        ]
+        indexes = [
+            # "Latest run per team" (team page, overview) and the 30-day trend.
+            models.Index(fields=["team", "-evaluated_at"], name="compliance_summary_latest_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.team_id} at {self.evaluated_at:%Y-%m-%d %H:%M}: {self.score}"

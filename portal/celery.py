@@ -24,6 +24,11 @@ app.conf.beat_schedule = {
         "task": "workspaces.tasks.sync_catalog",
         "schedule": crontab(hour=2, minute=41),
     },
+    # Hourly, off the hour so it does not meet every other agency job at :00.
+    "evaluate-compliance": {
+        "task": "governance.tasks.evaluate_compliance_task",
+        "schedule": crontab(minute=23),
+    },
     "clear-expired-sessions": {
         "task": "portal.tasks.clear_expired_sessions",
         "schedule": crontab(hour=3, minute=17),
