@@ -29,6 +29,11 @@ app.conf.beat_schedule = {
         "task": "governance.tasks.evaluate_compliance_task",
         "schedule": crontab(minute=23),
     },
+    # The outbox sweep: lost work re-enqueued, drift recorded (workspaces/reconcile.py).
+    "reconcile-workspaces": {
+        "task": "workspaces.tasks.reconcile_workspaces",
+        "schedule": 60.0,
+    },
     "clear-expired-sessions": {
         "task": "portal.tasks.clear_expired_sessions",
         "schedule": crontab(hour=3, minute=17),

@@ -11,6 +11,7 @@ import pytest
 
 from portal.models import Project, Role, Team, User
 from tests.factories import PASSWORD, ProjectFactory, TeamFactory, UserFactory, member
+from tests.support.provisioning import seeded, worker  # noqa: F401 (fixtures for every test)
 from tests.support.sandbox import sandbox, sandbox_clean  # noqa: F401 (fixtures for every test)
 
 

@@ -8,7 +8,7 @@ from celery import shared_task
 
 from portal import aws
 from portal.models import User
-from workspaces import lifecycle, provisioning
+from workspaces import lifecycle, provisioning, reconcile
 from workspaces.catalog import catalog_sync
 
 
@@ -62,3 +62,20 @@ def operate_workspace(self, workspace_id: str, polls: int = 0) -> str:
     if step.poll_in is not None:
         operate_workspace.apply_async((workspace_id, polls + 1), countdown=step.poll_in)
     return step.outcome
+
+
+@shared_task(bind=True, soft_time_limit=50, time_limit=58)
+def reconcile_workspaces(self) -> dict[str, int]:
+    """Every minute: re-enqueue lost work and record drift. A run that meets a transient AWS
+    error is simply skipped; the next minute's run tries again."""
+    try:
+        report = reconcile.reconcile()
+    except aws.AWS_ERRORS as exc:
+        if aws.is_transient(exc):
+            return {"skipped": 1}
+        raise
+    return {
+        "requeued": len(report.requeued),
+        "drifted": len(report.drifted),
+        "aws_calls": report.aws_calls,
+    }
