@@ -453,6 +453,15 @@ def test_finance_sees_a_request_but_may_not_decide_it(
     assert response.json() == {"detail": "Only approvers of Data Science and admins decide."}
 
 
+def test_who_may_decide_is_settled_before_what_was_sent(
+    world: World, api: APIClient, offering: Offering
+) -> None:
+    workspace = requested(world, offering)
+    api.force_login(world.auditor)
+    response = api.post(reverse("api-workspace-reject", args=[workspace.pk]), {}, format="json")
+    assert response.status_code == 403
+
+
 def test_approving_over_an_exhausted_budget_needs_an_override_reason(
     world: World, api: APIClient, offering: Offering
 ) -> None:
@@ -471,7 +480,7 @@ def test_approving_over_an_exhausted_budget_needs_an_override_reason(
 def test_rejecting_needs_a_reason(world: World, api: APIClient, offering: Offering) -> None:
     workspace = requested(world, offering)
     api.force_login(world.approver)
-    assert_refused(decide(api, workspace, "reject"), "reason", "This field is required.")
+    assert_refused(decide(api, workspace, "reject"), "reason", "Say why")
     assert_refused(decide(api, workspace, "reject", reason="  "), "reason", "Say why")
     response = decide(api, workspace, "reject", reason="Use the shared cluster instead.")
     assert response.status_code == 200

@@ -162,6 +162,11 @@ class ApproveInSerializer(serializers.Serializer[Any]):
 
 
 class RejectInSerializer(serializers.Serializer[Any]):
+    # Optional here so that who may reject is settled (403) before what was sent (400); the
+    # service refuses a missing or blank reason with a message naming this field.
     reason = serializers.CharField(
-        allow_blank=True, help_text="Why the request is rejected; the requester sees it."
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Required: why the request is rejected; the requester sees it.",
     )
