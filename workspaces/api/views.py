@@ -149,7 +149,7 @@ class WorkspaceListCreateView(generics.ListCreateAPIView):
         "created_at, name, state, end_date, estimated_monthly_usd (prefix - to reverse).",
         responses={
             200: WorkspaceOutSerializer(many=True),
-            400: field_errors_serializer("WorkspaceListErrors", ["state", "ordering"]),
+            400: field_errors_serializer("WorkspaceListErrors", ["state"]),
             401: NOT_AUTHENTICATED,
         },
     )
