@@ -68,7 +68,7 @@ def test_a_worker_killed_mid_provisioning_ten_times_launches_each_workspace_once
     redis.Redis.from_url(REDIS_URL).flushdb()
     offering = offering_from_sandbox(world, seeded, "Standard CPU notebook")
     workspaces = many(world, offering, 10, "kill")
-    rng = random.Random(5)  # noqa: S311 (timing jitter, not security)
+    rng = random.Random(5)
     for round_ in range(10):
         log = tmp_path / f"worker-{round_}.log"
         with celery_worker(worker_env(portal_on_sandbox), log_path=log, concurrency=2) as proc:
