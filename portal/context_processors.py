@@ -33,6 +33,10 @@ def nav_items_for(user: User) -> list[NavItem]:
     if roles or user.sees_every_team:
         label = "Teams" if user.sees_every_team else "My teams"
         items.append(NavItem(label, reverse("team_list"), "teams"))
+    if user.is_portal_admin or user.is_auditor:
+        items.append(NavItem("Compliance", reverse("compliance_overview"), "compliance"))
+    if user.is_portal_admin or user.is_auditor or Role.APPROVER in roles:
+        items.append(NavItem("Audit", reverse("audit_list"), "audit"))
     if user.is_staff:
         items.append(NavItem("Administration", reverse("admin:index"), "admin"))
     items.append(NavItem("API", reverse("api-docs"), "api"))

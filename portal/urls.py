@@ -28,9 +28,11 @@ urlpatterns = [
         name="password_change_done",
     ),
     path("", include("workspaces.urls")),
+    path("", include("governance.urls")),
     path("healthz", login_not_required(health.healthz), name="healthz"),
     path("readyz", login_not_required(health.readyz), name="readyz"),
     path("api/v1/", include("portal.api.urls")),
+    path("api/v1/", include("governance.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # DRF views opt out of LoginRequiredMiddleware; the docs page is for people, so it redirects.
     path(
