@@ -1,0 +1,3 @@
+"""Fixtures for the governance tests."""
+
+from tests.governance.support import portal_aws  # noqa: F401 (fixture)
