@@ -151,3 +151,21 @@ def test_a_throttled_evaluation_is_marked_failed_and_raised_for_the_task_to_retr
     run = EvaluationRun.objects.get()
     assert run.status == EvaluationRun.Status.FAILED
     assert "Throttling" in run.error
+
+
+def test_the_task_retries_a_throttled_evaluation_and_then_succeeds(
+    portal_aws: Sandbox, world: World, settings
+) -> None:
+    from governance.tasks import evaluate_compliance_task
+    from portal import aws
+
+    settings.AWS_MAX_ATTEMPTS = 1
+    aws.reset_clients()
+    portal_aws.control.throttle(operations=["tagging:GetResources"], count=1)
+
+    result = evaluate_compliance_task.apply(kwargs={"team_id": world.team.pk})
+
+    assert result.successful()
+    statuses = list(EvaluationRun.objects.order_by("id").values_list("status", flat=True))
+    assert statuses == [EvaluationRun.Status.FAILED, EvaluationRun.Status.SUCCEEDED]
+    assert EvaluationRun.objects.last().team == world.team
