@@ -38,6 +38,8 @@ def approval_queue_for(user: User) -> QuerySet[Workspace]:
 
 def offerings_for(user: User) -> QuerySet[Offering]:
     """Active offerings published for a team the user belongs to, with what they need shown."""
+    if not user.is_authenticated:
+        return Offering.objects.none()
     team_ids = Membership.objects.filter(user=user).values_list("team_id", flat=True)
     return (
         Offering.objects.filter(

@@ -342,6 +342,10 @@ def workspace_approve(
 @transaction.atomic
 def workspace_reject(*, actor: User, workspace: Workspace, reason: str) -> Workspace:
     _require_decider(actor, workspace)
+    if workspace.state != State.PENDING_APPROVAL:
+        raise InvalidTransition(
+            f"Cannot reject {workspace.name}: it is {workspace.get_state_display().lower()}."
+        )
     if not reason.strip():
         raise ValidationError(
             {"reason": ["Say why the request is rejected; the requester sees it."]}

@@ -170,3 +170,8 @@ class RejectInSerializer(serializers.Serializer[Any]):
         default="",
         help_text="Required: why the request is rejected; the requester sees it.",
     )
+
+
+class OpenOutSerializer(serializers.Serializer[Any]):
+    url = serializers.URLField(help_text="Opens the notebook; use it at once, it expires.")
+    session_seconds = serializers.IntegerField(help_text="How long the notebook session lasts.")

@@ -21,4 +21,14 @@ urlpatterns = [
         views.WorkspaceCancelView.as_view(),
         name="api-workspace-cancel",
     ),
+    *(
+        path(f"workspaces/<uuid:pk>/{action}/", view.as_view(), name=f"api-workspace-{action}")
+        for action, view in (
+            ("stop", views.WorkspaceStopView),
+            ("start", views.WorkspaceStartView),
+            ("terminate", views.WorkspaceTerminateView),
+            ("retry", views.WorkspaceRetryView),
+            ("open", views.WorkspaceOpenView),
+        )
+    ),
 ]

@@ -26,10 +26,11 @@ from rest_framework.views import APIView
 from portal import selectors as portal_selectors
 from portal.api.serializers import ErrorOutSerializer, field_errors_serializer
 from portal.models import User
-from workspaces import selectors, services
+from workspaces import lifecycle, selectors, services
 from workspaces.api.serializers import (
     ApproveInSerializer,
     OfferingOutSerializer,
+    OpenOutSerializer,
     RejectInSerializer,
     WorkspaceOutSerializer,
     WorkspaceRequestInSerializer,
@@ -278,3 +279,82 @@ class WorkspaceCancelView(_TransitionView):
         with _service_errors():
             workspace = services.workspace_cancel(actor=_user(request), workspace=workspace)
         return self.answer(workspace)
+
+
+class _LifecycleView(_TransitionView):
+    """Stop, start, terminate and retry: the same shape, a different service each."""
+
+    service: Any = None
+
+    def post(self, request: Request, pk: uuid.UUID) -> Response:
+        workspace = self.workspace(pk)
+        with _service_errors():
+            workspace = type(self).service(actor=_user(request), workspace=workspace)
+        return self.answer(workspace)
+
+
+def _lifecycle_schema(name: str, summary: str) -> Any:
+    return extend_schema(
+        operation_id=f"v1_workspaces_{name}",
+        summary=summary,
+        request=None,
+        responses={
+            200: WorkspaceOutSerializer,
+            401: NOT_AUTHENTICATED,
+            403: NOT_ALLOWED,
+            404: NOT_VISIBLE,
+            409: WRONG_STATE,
+        },
+    )
+
+
+class WorkspaceStopView(_LifecycleView):
+    service = staticmethod(lifecycle.workspace_stop)
+
+    @_lifecycle_schema("stop", "Stop an available workspace (owner or admin).")
+    def post(self, request: Request, pk: uuid.UUID) -> Response:
+        return super().post(request, pk)
+
+
+class WorkspaceStartView(_LifecycleView):
+    service = staticmethod(lifecycle.workspace_start)
+
+    @_lifecycle_schema("start", "Start a stopped workspace (owner or admin).")
+    def post(self, request: Request, pk: uuid.UUID) -> Response:
+        return super().post(request, pk)
+
+
+class WorkspaceTerminateView(_LifecycleView):
+    service = staticmethod(lifecycle.workspace_terminate)
+
+    @_lifecycle_schema("terminate", "Terminate an available, stopped or failed workspace.")
+    def post(self, request: Request, pk: uuid.UUID) -> Response:
+        return super().post(request, pk)
+
+
+class WorkspaceRetryView(_LifecycleView):
+    service = staticmethod(lifecycle.workspace_retry)
+
+    @_lifecycle_schema("retry", "Provision a failed workspace again (requester or approvers).")
+    def post(self, request: Request, pk: uuid.UUID) -> Response:
+        return super().post(request, pk)
+
+
+class WorkspaceOpenView(_TransitionView):
+    @extend_schema(
+        operation_id="v1_workspaces_open",
+        request=None,
+        responses={
+            200: OpenOutSerializer,
+            401: NOT_AUTHENTICATED,
+            403: NOT_ALLOWED,
+            404: NOT_VISIBLE,
+            409: WRONG_STATE,
+        },
+    )
+    def post(self, request: Request, pk: uuid.UUID) -> Response:
+        """A short-lived notebook URL, for the owner and admins; each opening is audited."""
+        workspace = self.workspace(pk)
+        with _service_errors():
+            url = lifecycle.workspace_open(actor=_user(request), workspace=workspace)
+        return Response({"url": url, "session_seconds": lifecycle.PRESIGNED_URL_SECONDS})
