@@ -166,6 +166,12 @@ class Workspace(models.Model):
     sc_provisioned_product_id = models.CharField(max_length=100, blank=True)
     notebook_arn = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The owner's exception to the working-hours schedule (workspaces/schedules.py); once the
+    # moment passes the schedule applies again without anyone clearing it.
+    keep_running_until = models.DateTimeField(
+        null=True, blank=True, help_text="Not stopped outside working hours until then."
+    )
+    keep_running_reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -189,6 +195,13 @@ class Workspace(models.Model):
             models.Index(fields=["owner", "state"], name="workspace_owner_state_idx"),
             # The reconciler: what has sat in a state too long.
             models.Index(fields=["state", "state_changed_at"], name="workspace_state_age_idx"),
+            # The expiry sweep (schedules.enforce_end_dates): live workspaces whose end date is
+            # near or past, a small slice of the table.
+            models.Index(
+                fields=["end_date"],
+                condition=~models.Q(state__in=["rejected", "cancelled", "terminated"]),
+                name="workspace_live_end_date_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -203,3 +216,116 @@ class Workspace(models.Model):
     def notebook_name(self) -> str:
         """Unique in the account: team slug and workspace name, within SageMaker's 63."""
         return f"{self.team.slug}-{self.name}"[:63]
+
+
+# --- schedules and expiry (workspaces/schedules.py) -----------------------------------------
+
+
+class ExpiryPolicy(models.Model):
+    """How long a team's workspaces stay stopped after their end date before they are
+    terminated. A team without a row gets ``schedules.DEFAULT_GRACE_DAYS``.
+
+    Kept here rather than on ``governance.TeamSettings`` because it is read only by the expiry
+    sweep, and changed through ``schedules.expiry_policy_set`` (admins, audited)."""
+
+    team = models.OneToOneField(
+        "portal.Team", on_delete=models.CASCADE, related_name="expiry_policy"
+    )
+    grace_days = models.PositiveSmallIntegerField(
+        default=7, help_text="Days between the end date (stop) and termination."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "expiry policies"
+
+    def __str__(self) -> str:
+        return f"Expiry policy of {self.team}"
+
+
+class ExpiryNotice(models.Model):
+    """A reminder that a workspace's end date is near, recorded so that a re-run of the sweep
+    (or two sweeps at once) never sends it twice. Keyed by the end date it warned about, so
+    an extended workspace is reminded again before its new date."""
+
+    class Kind(models.TextChoices):
+        THREE_DAYS = "3_days", "Three days before"
+        ONE_DAY = "1_day", "One day before"
+
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="expiry_notices"
+    )
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    end_date = models.DateField()
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            # The sweep's "already sent?" lookup and its guarantee of once per date and kind.
+            models.UniqueConstraint(
+                fields=["workspace", "end_date", "kind"], name="expiry_notice_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.end_date} for {self.workspace_id}"
+
+
+class ExtensionRequest(models.Model):
+    """The owner asks to move a workspace's end date later; an approver of its team or an
+    admin (never the requester) decides, as for the workspace request itself."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.PROTECT, related_name="extension_requests"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    current_end_date = models.DateField(help_text="The end date when the extension was asked.")
+    new_end_date = models.DateField()
+    reason = models.TextField()
+    state = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            # Separation of duties, enforced by the database as the last line of defence.
+            models.CheckConstraint(
+                condition=models.Q(decided_by__isnull=True)
+                | ~models.Q(decided_by=models.F("requested_by")),
+                name="extension_decider_is_not_requester",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(new_end_date__gt=models.F("current_end_date")),
+                name="extension_moves_end_date_later",
+            ),
+            # One open question per workspace; also serves "the pending extension of this
+            # workspace" on the workspace page.
+            models.UniqueConstraint(
+                fields=["workspace"],
+                condition=models.Q(state="pending"),
+                name="extension_one_pending_per_workspace",
+            ),
+        ]
+        indexes = [
+            # The approver's list of pending extensions, oldest first.
+            models.Index(fields=["state", "created_at"], name="extension_state_age_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Extension of {self.workspace_id} to {self.new_end_date}"
