@@ -34,6 +34,17 @@ app.conf.beat_schedule = {
         "task": "workspaces.tasks.reconcile_workspaces",
         "schedule": 60.0,
     },
+    # Working hours (workspaces/schedules.py): a workspace runs at most this long past its
+    # team's closing time; off the minute so it does not meet the reconciler head-on.
+    "stop-outside-working-hours": {
+        "task": "workspaces.tasks.stop_outside_working_hours",
+        "schedule": crontab(minute="2-59/5"),
+    },
+    # End dates: reminders, stop at the end date, terminate after the team's grace period.
+    "enforce-end-dates": {
+        "task": "workspaces.tasks.enforce_end_dates",
+        "schedule": crontab(minute="4-59/15"),
+    },
     "clear-expired-sessions": {
         "task": "portal.tasks.clear_expired_sessions",
         "schedule": crontab(hour=3, minute=17),

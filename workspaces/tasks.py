@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 
 from celery import shared_task
@@ -79,3 +80,27 @@ def reconcile_workspaces(self) -> dict[str, int]:
         "drifted": len(report.drifted),
         "aws_calls": report.aws_calls,
     }
+
+
+# --- schedules and expiry (workspaces/schedules.py) --------------------------------------------
+
+
+def _moment(now: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(now) if now else None
+
+
+@shared_task(soft_time_limit=240, time_limit=280)
+def stop_outside_working_hours(now: str | None = None) -> dict[str, int]:
+    """Every few minutes: stop what runs outside its team's working hours. A missed or doubled
+    run is harmless: each stop is a compare-and-swap, and the next run catches up."""
+    from workspaces import schedules
+
+    return schedules.stop_outside_working_hours(now=_moment(now)).counts()
+
+
+@shared_task(soft_time_limit=240, time_limit=280)
+def enforce_end_dates(now: str | None = None) -> dict[str, int]:
+    """Reminders before the end date (each once), stop at it, terminate after the grace."""
+    from workspaces import schedules
+
+    return schedules.enforce_end_dates(now=_moment(now)).counts()
