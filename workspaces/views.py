@@ -312,7 +312,17 @@ def workspace_open(request: AuthenticatedRequest, pk: str) -> HttpResponse:
     except services.InvalidTransition as error:
         messages.error(request, str(error))
         return redirect("workspace_detail", pk=workspace.pk)
-    return redirect(url)
+    # A page with the link rather than a redirect: the CSP's form-action 'self' rightly
+    # forbids a form submission from ending up on another origin.
+    return render(
+        request,
+        "workspaces/open.html",
+        {
+            "workspace": workspace,
+            "url": url,
+            "session_minutes": lifecycle.PRESIGNED_URL_SECONDS // 60,
+        },
+    )
 
 
 @require_GET

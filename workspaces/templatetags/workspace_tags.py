@@ -1,0 +1,14 @@
+from django import template
+
+from workspaces.models import State
+
+register = template.Library()
+
+
+@register.filter
+def state_label(value: str) -> str:
+    """The human label of a state name (``pending_approval`` → ``Pending approval``)."""
+    try:
+        return str(State(value).label)
+    except ValueError:
+        return value
