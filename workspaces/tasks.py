@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Callable
+from typing import Any
 
 from celery import shared_task
 
@@ -11,6 +13,7 @@ from portal import aws
 from portal.models import User
 from workspaces import lifecycle, provisioning, reconcile
 from workspaces.catalog import catalog_sync
+from workspaces.provisioning import Step
 
 
 def backoff(retries: int, base: float = 2.0, cap: float = 120.0) -> float:
@@ -18,18 +21,24 @@ def backoff(retries: int, base: float = 2.0, cap: float = 120.0) -> float:
     return random.uniform(0, min(cap, base * 2**retries))  # noqa: S311 (not for security)
 
 
+def _step(task: Any, advance: Callable[[str, int], Step], workspace_id: str, polls: int) -> str:
+    """Run one step; transient AWS errors retry with backoff, and a step that must look again
+    later re-enqueues the task with a countdown instead of sleeping in the worker."""
+    try:
+        step = advance(workspace_id, polls)
+    except aws.AWS_ERRORS as exc:
+        if aws.is_transient(exc):
+            raise task.retry(exc=exc, countdown=backoff(task.request.retries)) from exc
+        raise
+    if step.poll_in is not None:
+        task.apply_async((workspace_id, polls + 1), countdown=step.poll_in)
+    return step.outcome
+
+
 @shared_task(bind=True, acks_late=True, max_retries=12, soft_time_limit=60, time_limit=90)
 def provision_workspace(self, workspace_id: str, polls: int = 0) -> str:
     """Advance provisioning by one step; re-enqueue to follow the record. Idempotent."""
-    try:
-        step = provisioning.advance(workspace_id, polls)
-    except aws.AWS_ERRORS as exc:
-        if aws.is_transient(exc):
-            raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
-        raise
-    if step.poll_in is not None:
-        provision_workspace.apply_async((workspace_id, polls + 1), countdown=step.poll_in)
-    return step.outcome
+    return _step(self, provisioning.advance, workspace_id, polls)
 
 
 @shared_task(bind=True, acks_late=True, max_retries=8, soft_time_limit=240, time_limit=300)
@@ -54,15 +63,7 @@ def sync_catalog(self, actor_id: int | None = None) -> dict[str, object]:
 @shared_task(bind=True, acks_late=True, max_retries=12, soft_time_limit=60, time_limit=90)
 def operate_workspace(self, workspace_id: str, polls: int = 0) -> str:
     """Advance a stop, start or terminate by one step; re-enqueue until it settles."""
-    try:
-        step = lifecycle.advance(workspace_id, polls)
-    except aws.AWS_ERRORS as exc:
-        if aws.is_transient(exc):
-            raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
-        raise
-    if step.poll_in is not None:
-        operate_workspace.apply_async((workspace_id, polls + 1), countdown=step.poll_in)
-    return step.outcome
+    return _step(self, lifecycle.advance, workspace_id, polls)
 
 
 @shared_task(bind=True, soft_time_limit=50, time_limit=58)
