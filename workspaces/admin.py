@@ -4,6 +4,7 @@ through the services, validated and audited like every other write."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -17,8 +18,17 @@ from django.views.decorators.http import require_POST
 from governance.models import OfferingConstraint
 from governance.services import CONSTRAINT_FIELDS, constraint_problems, constraint_update
 from portal.models import Team, User
-from workspaces.models import CatalogSyncRun, Offering, Product, ProductVersion
-from workspaces.services import offering_publish
+from workspaces import lifecycle, schedules
+from workspaces.models import (
+    CatalogSyncRun,
+    ExpiryPolicy,
+    ExtensionRequest,
+    Offering,
+    Product,
+    ProductVersion,
+    Workspace,
+)
+from workspaces.services import InvalidTransition, offering_publish
 from workspaces.tasks import sync_catalog
 
 
@@ -291,3 +301,105 @@ class OfferingAdmin(PortalAdminOnly):
                 **{k: data[k] for k in CONSTRAINT_FIELDS if k in inline_form.changed_data},
             )
             formset.changed_objects.append((updated, inline_form.changed_data))
+
+
+# --- workspaces: read-only rows, stopped or terminated in bulk through the lifecycle ------------
+
+
+@admin.register(Workspace)
+class WorkspaceAdmin(ReadOnly):
+    """Every field read-only: a workspace changes only through its services, which check the
+    state, write the audit event and hand the AWS side to a worker."""
+
+    list_display = ["name", "team", "owner", "state", "end_date", "state_changed_at"]
+    list_filter = ["state", "team"]
+    search_fields = ["name", "owner__username"]
+    list_select_related = ["team", "owner"]
+    ordering = ["-created_at"]
+    actions = ["stop_selected", "terminate_selected"]
+
+    def has_operate_permission(self, request: HttpRequest) -> bool:
+        return is_portal_admin(request)
+
+    def _bulk(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Workspace],
+        service: Callable[..., Workspace],
+        verb: str,
+        doing: str,
+    ) -> None:
+        done: list[str] = []
+        skipped: list[str] = []
+        for workspace in queryset.select_related("team", "owner").order_by("name"):
+            # One transaction per workspace (the service's): one refusal undoes nothing else.
+            try:
+                service(
+                    actor=acting_user(request),
+                    workspace=workspace,
+                    reason=f"{doing} by an admin, with others at once.",
+                )
+            except InvalidTransition:
+                skipped.append(f"{workspace.name} ({workspace.get_state_display().lower()})")
+            else:
+                done.append(workspace.name)
+        if done:
+            self.message_user(
+                request, f"{doing} {len(done)} workspace(s): {', '.join(done)}.", messages.SUCCESS
+            )
+        if skipped:
+            self.message_user(
+                request,
+                f"Skipped {len(skipped)} whose state does not allow them to {verb}: "
+                f"{', '.join(skipped)}.",
+                messages.WARNING,
+            )
+
+    @admin.action(description="Stop selected workspaces", permissions=["operate"])
+    def stop_selected(self, request: HttpRequest, queryset: QuerySet[Workspace]) -> None:
+        self._bulk(request, queryset, lifecycle.workspace_stop, "stop", "Stopping")
+
+    @admin.action(description="Terminate selected workspaces", permissions=["operate"])
+    def terminate_selected(self, request: HttpRequest, queryset: QuerySet[Workspace]) -> None:
+        self._bulk(request, queryset, lifecycle.workspace_terminate, "terminate", "Terminating")
+
+
+@admin.register(ExtensionRequest)
+class ExtensionRequestAdmin(ReadOnly):
+    """Decided on the approvers' extensions page, through the services."""
+
+    list_display = ["workspace", "requested_by", "current_end_date", "new_end_date", "state",
+                    "decided_by"]  # fmt: skip
+    list_filter = ["state"]
+    list_select_related = ["workspace__team", "requested_by", "decided_by"]
+
+
+class ExpiryPolicyForm(forms.ModelForm):
+    class Meta:
+        model = ExpiryPolicy
+        fields = ["team", "grace_days"]
+
+    def clean_grace_days(self) -> int:
+        days: int = self.cleaned_data["grace_days"]
+        if days > schedules.MAX_GRACE_DAYS:
+            raise ValidationError(f"At most {schedules.MAX_GRACE_DAYS} days.")
+        return days
+
+
+@admin.register(ExpiryPolicy)
+class ExpiryPolicyAdmin(PortalAdminOnly):
+    """A team's grace period between the end date (stop) and termination; teams without one
+    get the default. Saved through ``schedules.expiry_policy_set`` (audited)."""
+
+    form = ExpiryPolicyForm
+    list_display = ["team", "grace_days", "updated_at"]
+    list_select_related = ["team"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ["team"] if obj is not None else []
+
+    def save_model(self, request: HttpRequest, obj: ExpiryPolicy, form: Any, change: bool) -> None:
+        saved = schedules.expiry_policy_set(
+            actor=acting_user(request), team=obj.team, grace_days=obj.grace_days
+        )
+        obj.pk = saved.pk
