@@ -42,6 +42,8 @@ def team_detail(request: AuthenticatedRequest, slug: str) -> HttpResponse:
         {
             "team": team,
             "can_manage": can_on_team(request.user, team, TeamAction.MANAGE),
+            "can_see_workspaces": request.user.sees_every_team
+            or can_on_team(request.user, team, TeamAction.APPROVE),
             "my_role": selectors.team_role_of(request.user, team),
         },
     )

@@ -14,10 +14,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 EXPECTED_NAV = {
     "analyst": ["home", "catalog", "workspaces", "teams", "api"],
-    "approver": ["home", "catalog", "workspaces", "approvals", "teams", "api"],
-    "admin": ["home", "approvals", "teams", "admin", "api"],
+    "approver": ["home", "catalog", "workspaces", "approvals", "teams", "audit", "api"],
+    "admin": ["home", "approvals", "teams", "compliance", "audit", "admin", "api"],
     "finance": ["home", "teams", "api"],
-    "auditor": ["home", "teams", "api"],
+    "auditor": ["home", "teams", "compliance", "audit", "api"],
     "outsider": ["home", "catalog", "workspaces", "teams", "api"],
 }
 
