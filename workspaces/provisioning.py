@@ -26,7 +26,9 @@ from workspaces.services import InvalidTransition, _transition
 logger = logging.getLogger(__name__)
 
 # How long to wait before reading the record again, by how many times it was read already.
-POLL_SCHEDULE = (2, 3, 5, 8, 13, 20, 30)
+# The first look is early (small launches, the sandbox); then it backs off so a real
+# five-minute launch is read 7 times (2, 10, 30, 70, 130, 220, 340 s): 8 calls with the launch.
+POLL_SCHEDULE = (2, 8, 20, 40, 60, 90, 120)
 
 
 @dataclass(frozen=True)

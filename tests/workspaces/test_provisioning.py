@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 
 from governance.models import AuditEvent
 from tests.conftest import World
@@ -134,6 +136,12 @@ def test_a_failed_workspace_retries_with_a_new_token_and_comes_up(
     sandbox.control.fail_next_provision("InsufficientCapacity in the zone.")
     workspace = request_and_approve(world, offering, "second-chance")
     workspace = wait_for_state(workspace, {State.FAILED}, worker)
+    client = Client()
+    client.force_login(world.analyst)
+    page = client.get(reverse("workspace_detail", args=[workspace.pk])).content.decode()
+    assert "InsufficientCapacity in the zone." in page  # AWS's own words, on the page
+    assert ">Retry</button>" in page
+    assert ">Terminate</button>" in page
     with pytest.raises(services.PermissionDenied):
         lifecycle.workspace_retry(actor=world.outsider, workspace=workspace)
     lifecycle.workspace_retry(actor=world.analyst, workspace=workspace)
