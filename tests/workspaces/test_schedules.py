@@ -489,6 +489,68 @@ def test_the_schedule_fragment_shows_hours_exception_and_end_dates(
     assert "waiting for a decision" in html
 
 
+MATRIX = {
+    # persona: (extension list, keep running, ask for an extension)
+    "analyst": (403, 302, 302),
+    "approver": (200, 403, 403),
+    "admin": (200, 403, 403),
+    "finance": (403, 403, 403),
+    "auditor": (403, 403, 403),
+    "outsider": (403, 404, 404),
+}
+
+
+@pytest.mark.parametrize("persona", list(MATRIX))
+def test_schedule_page_permission_matrix(
+    world: World, offering: Any, client: Client, persona: str
+) -> None:
+    workspace = available(world, offering, "matrix")
+    client.force_login(world.persona(persona))
+    until = (timezone.now() + dt.timedelta(hours=2)).astimezone(NEW_YORK)
+    codes = (
+        client.get(reverse("extension_queue")).status_code,
+        client.post(
+            reverse("workspace_keep_running", args=[workspace.pk]),
+            {"until": until.strftime("%Y-%m-%dT%H:%M"), "reason": "Long job."},
+        ).status_code,
+        client.post(
+            reverse("workspace_extension_request", args=[workspace.pk]),
+            {
+                "new_end_date": (workspace.end_date + dt.timedelta(days=3)).isoformat(),
+                "reason": "More time.",
+            },
+        ).status_code,
+    )
+    assert codes == MATRIX[persona]
+
+
+def test_the_extension_list_makes_a_fixed_number_of_queries(
+    world: World, offering: Any, client: Client, django_assert_max_num_queries: Any
+) -> None:
+    def fill(count: int) -> None:
+        for _ in range(count):
+            ask(world, available(world, offering, f"ws-{Workspace.objects.count()}"))
+
+    fill(2)
+    client.force_login(world.approver)
+    client.get(reverse("extension_queue"))
+    with django_assert_max_num_queries(30) as few:
+        assert client.get(reverse("extension_queue")).status_code == 200
+    fill(8)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert client.get(reverse("extension_queue")).status_code == 200
+
+
+def test_the_working_hours_sweep_reads_every_team_in_one_query(
+    world: World, offering: Any, django_assert_num_queries: Any
+) -> None:
+    for name in ("one", "two", "three"):
+        available(world, offering, name)
+    available(world, offering, "four", outsider=True)
+    with django_assert_num_queries(1):
+        assert schedules.stop_outside_working_hours(now=at(WEDNESDAY, 12)).stopped == []
+
+
 # --- for real -----------------------------------------------------------------------------------
 
 
