@@ -31,7 +31,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-POLL_SCHEDULE = (2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 30.0)  # workspaces/provisioning.py's schedule
+POLL_SCHEDULE = (2.0, 8.0, 20.0, 40.0, 60.0, 90.0, 120.0)  # workspaces/provisioning.py's schedule
 PENDING = {"CREATED", "IN_PROGRESS", "IN_PROGRESS_IN_ERROR"}
 
 
