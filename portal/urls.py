@@ -28,6 +28,7 @@ urlpatterns = [
         name="password_change_done",
     ),
     path("", include("workspaces.urls")),
+    path("", include("workspaces.schedule_urls")),
     path("", include("governance.urls")),
     path("healthz", login_not_required(health.healthz), name="healthz"),
     path("readyz", login_not_required(health.readyz), name="readyz"),

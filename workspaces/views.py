@@ -23,6 +23,7 @@ from workspaces import lifecycle, selectors, services
 from workspaces.forms import SORTS, DecisionForm, ListFilterForm, RequestForm
 from workspaces.models import LIVE_STATES, Offering, State, Workspace
 from workspaces.permissions import WorkspaceAction, can, workspace_for_user
+from workspaces.schedule_views import schedule_context
 from workspaces.services import can_decide
 
 PAGE_SIZE = 25
@@ -234,6 +235,7 @@ def _render_detail(
         and can(request.user, workspace, WorkspaceAction.CANCEL),
         "decision_form": decision_form or DecisionForm(),
         "is_own": workspace.owner_id == request.user.pk,
+        **schedule_context(request.user, workspace),
     }
     return render(request, "workspaces/detail.html", context, status=status)
 

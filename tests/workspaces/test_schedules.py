@@ -13,7 +13,7 @@ from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.test import Client
-from django.urls import include, path, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from governance.models import AuditEvent
@@ -26,14 +26,7 @@ from tests.support.sandbox import Sandbox
 from workspaces import schedules, services, tasks
 from workspaces.models import ExpiryNotice, ExtensionRequest, State, Workspace
 
-# The schedule views are mounted by the project's URLs; this keeps the tests independent of
-# where, while reverse() still finds every page the services link to.
-urlpatterns = [
-    path("", include("workspaces.schedule_urls")),
-    path("", include("portal.urls")),
-]
-
-pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
+pytestmark = [pytest.mark.django_db]
 
 NEW_YORK = zoneinfo.ZoneInfo("America/New_York")
 SYDNEY = zoneinfo.ZoneInfo("Australia/Sydney")

@@ -12,3 +12,9 @@ def state_label(value: str) -> str:
         return str(State(value).label)
     except ValueError:
         return value
+
+
+@register.filter
+def action_label(action: str) -> str:
+    """An audit action as a timeline heading (``workspace.keep_running`` → ``Keep running``)."""
+    return action.rsplit(".", 1)[-1].replace("_", " ").capitalize()
