@@ -9,7 +9,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from costs.models import InstancePrice, TeamBudget
+from costs.models import InstancePrice, StoragePrice, TeamBudget
+from costs.prices import seed_public_prices
 from governance.models import AuditEvent
 from tests.conftest import PERSONAS, World
 
@@ -82,6 +83,7 @@ def test_a_budget_change_in_the_admin_is_audited_with_before_and_after(
 
 def test_a_price_change_in_the_admin_goes_through_the_service(world: World, client: Client) -> None:
     client.force_login(world.admin)
+    seed_public_prices(InstancePrice, StoragePrice)  # a transactional test may have flushed them
     price = InstancePrice.objects.get(region="us-east-1", instance_type="ml.t3.medium")
 
     response = client.post(
@@ -98,6 +100,7 @@ def test_a_price_change_in_the_admin_goes_through_the_service(world: World, clie
 
 def test_a_negative_price_is_refused_and_nothing_changes(world: World, client: Client) -> None:
     client.force_login(world.admin)
+    seed_public_prices(InstancePrice, StoragePrice)  # a transactional test may have flushed them
     price = InstancePrice.objects.get(region="us-east-1", instance_type="ml.t3.medium")
     before = price.hourly_usd
 
