@@ -36,53 +36,59 @@ def _enqueue(workspace: Workspace) -> None:
     operate_workspace.delay_on_commit(str(workspace.pk))  # type: ignore[attr-defined]
 
 
-@transaction.atomic
-def workspace_stop(*, actor: User | None, workspace: Workspace, reason: str = "") -> Workspace:
+def _operate(
+    actor: User | None,
+    workspace: Workspace,
+    *,
+    allowed_from: list[State],
+    to: State,
+    verb: str,
+    reason: str = "",
+) -> Workspace:
+    """Owner or admin (or the system, ``actor=None``): into the transitional state, with its
+    audit event, and the task that does the work enqueued on commit."""
     if actor is not None:
         _require_operator(actor, workspace)
     workspace = _transition(
         workspace,
-        allowed_from=[State.AVAILABLE],
-        to=State.STOPPING,
+        allowed_from=allowed_from,
+        to=to,
         actor=actor,
-        action="workspace.stop",
-        verb="stop",
+        action=f"workspace.{verb}",
+        verb=verb,
         reason=reason,
     )
     _enqueue(workspace)
     return workspace
+
+
+@transaction.atomic
+def workspace_stop(*, actor: User | None, workspace: Workspace, reason: str = "") -> Workspace:
+    return _operate(
+        actor,
+        workspace,
+        allowed_from=[State.AVAILABLE],
+        to=State.STOPPING,
+        verb="stop",
+        reason=reason,
+    )
 
 
 @transaction.atomic
 def workspace_start(*, actor: User, workspace: Workspace) -> Workspace:
-    _require_operator(actor, workspace)
-    workspace = _transition(
-        workspace,
-        allowed_from=[State.STOPPED],
-        to=State.STARTING,
-        actor=actor,
-        action="workspace.start",
-        verb="start",
-    )
-    _enqueue(workspace)
-    return workspace
+    return _operate(actor, workspace, allowed_from=[State.STOPPED], to=State.STARTING, verb="start")
 
 
 @transaction.atomic
 def workspace_terminate(*, actor: User | None, workspace: Workspace, reason: str = "") -> Workspace:
-    if actor is not None:
-        _require_operator(actor, workspace)
-    workspace = _transition(
+    return _operate(
+        actor,
         workspace,
         allowed_from=[State.AVAILABLE, State.STOPPED, State.FAILED],
         to=State.TERMINATING,
-        actor=actor,
-        action="workspace.terminate",
         verb="terminate",
         reason=reason,
     )
-    _enqueue(workspace)
-    return workspace
 
 
 @transaction.atomic
