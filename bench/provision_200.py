@@ -228,7 +228,7 @@ def set_up_portal(seeded: dict[str, Any], count: int) -> dict[str, Any]:
     from workspaces.models import ProductVersion
 
     admin = User.objects.create_user("bench-admin", is_portal_admin=True)
-    teams = []
+    teams: list[dict[str, Any]] = []
     for slug, name, cost_center in TEAMS:
         team = team_create(actor=admin, name=name, slug=slug, cost_center=cost_center)
         project = project_create(actor=admin, team=team, name="Bench", slug="bench")
