@@ -10,6 +10,7 @@ from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -197,7 +198,16 @@ def _progress(workspace: Workspace) -> dict[str, Any] | None:
 def workspace_detail(request: AuthenticatedRequest, pk: str) -> HttpResponse:
     workspace = workspace_for_user(request.user, pk)
     if request.htmx:
-        return render(request, "workspaces/detail.html#status", _status_context(request, workspace))
+        # The polled status, plus the timeline swapped in out of band so both stay current.
+        status = render_to_string(
+            "workspaces/detail.html#status", _status_context(request, workspace), request
+        )
+        timeline = render_to_string(
+            "workspaces/detail.html#timeline",
+            {"timeline": selectors.timeline_of(workspace), "oob": True},
+            request,
+        )
+        return HttpResponse(status + timeline)
     return _render_detail(request, workspace)
 
 

@@ -54,6 +54,7 @@ def test_watch_a_workspace_come_up_then_open_stop_start_and_terminate_it(
     expect(page.get_by_test_id("state")).to_have_text("Available", timeout=60_000)
     expect(status).to_have_attribute("data-polling", "false")
     expect(page.get_by_test_id("progress")).to_contain_text("Ready")
+    expect(page.get_by_test_id("timeline")).to_contain_text("now available")  # kept current
     browser_as.assert_accessible()
 
     page.get_by_role("button", name="Open notebook").click()
