@@ -20,7 +20,12 @@ from portal import aws
 from portal.models import User
 from workspaces.models import State, Workspace
 from workspaces.provisioning import Step, poll_delay
-from workspaces.services import _transition, can_decide
+from workspaces.services import (
+    InvalidTransition,
+    _enqueue_provisioning,
+    _transition,
+    can_decide,
+)
 
 PRESIGNED_URL_SECONDS = 1800  # the notebook session; the link itself must be used at once
 
@@ -109,8 +114,6 @@ def workspace_retry(*, actor: User, workspace: Workspace) -> Workspace:
         sc_record_id="",
         notebook_arn="",
     )
-    from workspaces.services import _enqueue_provisioning
-
     _enqueue_provisioning(workspace)
     return workspace
 
@@ -120,8 +123,6 @@ def workspace_open(*, actor: User, workspace: Workspace) -> str:
     """A short-lived notebook URL for the owner or an admin; every opening is audited."""
     _require_operator(actor, workspace)
     if workspace.state != State.AVAILABLE:
-        from workspaces.services import InvalidTransition
-
         raise InvalidTransition(
             f"Cannot open {workspace.name}: it is {workspace.get_state_display().lower()}."
         )

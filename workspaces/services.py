@@ -280,16 +280,21 @@ def _require_decider(actor: User, workspace: Workspace) -> None:
         raise PermissionDenied(f"Only approvers of {workspace.team.name} and admins decide.")
 
 
+def _require_pending(workspace: Workspace, verb: str) -> None:
+    """A decision is only for a pending request: 409 before any 400 about its content."""
+    if workspace.state != State.PENDING_APPROVAL:
+        raise InvalidTransition(
+            f"Cannot {verb} {workspace.name}: it is {workspace.get_state_display().lower()}."
+        )
+
+
 @transaction.atomic
 def workspace_approve(
     *, actor: User, workspace: Workspace, reason: str = "", budget_override_reason: str = ""
 ) -> Workspace:
     """Approve after checking the request again against today's constraints and budget."""
     _require_decider(actor, workspace)
-    if workspace.state != State.PENDING_APPROVAL:
-        raise InvalidTransition(
-            f"Cannot approve {workspace.name}: it is {workspace.get_state_display().lower()}."
-        )
+    _require_pending(workspace, "approve")
     data = RequestInput(
         workspace.offering,
         workspace.team,
@@ -342,10 +347,7 @@ def workspace_approve(
 @transaction.atomic
 def workspace_reject(*, actor: User, workspace: Workspace, reason: str) -> Workspace:
     _require_decider(actor, workspace)
-    if workspace.state != State.PENDING_APPROVAL:
-        raise InvalidTransition(
-            f"Cannot reject {workspace.name}: it is {workspace.get_state_display().lower()}."
-        )
+    _require_pending(workspace, "reject")
     if not reason.strip():
         raise ValidationError(
             {"reason": ["Say why the request is rejected; the requester sees it."]}
