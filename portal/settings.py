@@ -8,6 +8,7 @@ the local AWS sandbox on 127.0.0.1. README.md has the full table of variables.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -108,6 +109,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache ----------------------------------------------------------------------------------
+# API throttle counts live here: production points every web process at one Redis (a
+# per-process memory cache would multiply each limit by the number of processes).
+CACHE_URL = env.url("CACHE_URL", schemes=("redis", "rediss", "locmem"), default="locmem://portal")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    if CACHE_URL.startswith("locmem:")
+    else {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+}
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "portal.User"
@@ -278,6 +289,15 @@ AWS_READ_TIMEOUT = env.decimal_number("AWS_READ_TIMEOUT", 30.0)
 AWS_MAX_ATTEMPTS = env.integer("AWS_MAX_ATTEMPTS", 5, minimum=1)
 
 # --- REST API -------------------------------------------------------------------------------
+
+
+def _throttle_rate(name: str, value: str) -> str:
+    # DRF reads "N/period" by the period's first letter, and only on the first request.
+    if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", value):
+        raise ImproperlyConfigured(f"{name} must be a rate such as 1200/min; got {value!r}")
+    return value
+
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "portal.authentication.BearerTokenAuthentication",
@@ -288,7 +308,21 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    # Per signed-in user (by user id, whichever way they authenticated) and per client address
+    # for anonymous calls; counted in the shared cache so every web process sees one count.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.UserRateThrottle",
+        "rest_framework.throttling.AnonRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": _throttle_rate("API_THROTTLE_USER", env.string("API_THROTTLE_USER", "1200/min")),
+        "anon": _throttle_rate("API_THROTTLE_ANON", env.string("API_THROTTLE_ANON", "60/min")),
+    },
+    # The client address is the last one the proxies in front of us appended; without a proxy
+    # X-Forwarded-For is the caller's own claim and is ignored.
+    "NUM_PROXIES": env.integer("API_TRUSTED_PROXIES", 0 if DEBUG else 1, minimum=0),
 }
+API_TOKEN_MAX_ACTIVE = env.integer("API_TOKEN_MAX_ACTIVE", 10, minimum=1)
 SPECTACULAR_SETTINGS = {
     "TITLE": "ML workspace portal API",
     "DESCRIPTION": "Request, approve and operate governed SageMaker workspaces.",

@@ -4,7 +4,7 @@ from django.contrib.auth.decorators import login_not_required, login_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from portal import health, views
+from portal import account_views, health, views
 
 admin.site.site_header = "ML workspace portal administration"
 admin.site.site_title = "Portal admin"
@@ -26,6 +26,12 @@ urlpatterns = [
             template_name="registration/password_change_done.html"
         ),
         name="password_change_done",
+    ),
+    path("accounts/tokens/", account_views.account_tokens, name="account_tokens"),
+    path(
+        "accounts/tokens/<int:pk>/revoke/",
+        account_views.account_token_revoke,
+        name="account_token_revoke",
     ),
     path("", include("workspaces.urls")),
     path("", include("workspaces.schedule_urls")),
