@@ -64,6 +64,9 @@ class TeamBudget(models.Model):
     aws_error = models.TextField(blank=True)
     aws_actual_usd = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     aws_forecast_usd = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    # Fingerprint of the configuration last pushed to AWS (limit, filter, thresholds,
+    # subscribers): the sync re-pushes a budget whose fingerprint no longer matches.
+    aws_config_hash = models.CharField(max_length=64, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

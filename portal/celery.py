@@ -49,4 +49,10 @@ app.conf.beat_schedule = {
         "task": "portal.tasks.clear_expired_sessions",
         "schedule": crontab(hour=3, minute=17),
     },
+    # Cost Explorer sync (costs/sync.py): every six hours, off the hour; each run costs
+    # USD 0.01 per request (1 + pages) whatever the number of teams.
+    "sync-costs": {
+        "task": "costs.tasks.sync_costs",
+        "schedule": crontab(hour="*/6", minute=37),
+    },
 }

@@ -288,6 +288,10 @@ AWS_CONNECT_TIMEOUT = env.decimal_number("AWS_CONNECT_TIMEOUT", 5.0)
 AWS_READ_TIMEOUT = env.decimal_number("AWS_READ_TIMEOUT", 30.0)
 AWS_MAX_ATTEMPTS = env.integer("AWS_MAX_ATTEMPTS", 5, minimum=1)
 
+# --- Costs ----------------------------------------------------------------------------------
+# Cost Explorer revises recent days; each sync re-reads this many days before today.
+COST_SYNC_LOOKBACK_DAYS = env.integer("COST_SYNC_LOOKBACK_DAYS", 4, minimum=1)
+
 # --- REST API -------------------------------------------------------------------------------
 
 

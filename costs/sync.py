@@ -1,0 +1,305 @@
+"""The Cost Explorer sync: daily costs per workspace tag and service, then tag status,
+forecasts, AWS Budgets and the portal's own budget alerts.
+
+One paginated ``get_cost_and_usage`` sequence serves every team (grouped by the
+``portal:workspace`` tag and by service), and one ``list_cost_allocation_tags`` call checks the
+tags: the number of Cost Explorer requests (USD 0.01 each) is ``1 + pages`` whatever the number
+of teams or workspaces. Forecasts are computed from the portal's own rows (``costs.forecast``),
+not with ``get_cost_forecast`` per team.
+
+Days are UTC dates, as Cost Explorer's are. Its data lags about a day, so a sync reads up to
+yesterday (``End`` is today, exclusive) and re-reads the last ``COST_SYNC_LOOKBACK_DAYS`` days
+every time, because AWS revises them. Rows are upserted on their natural key (day, tag,
+service); rows of the window that AWS no longer reports are removed, and the per-team rollup
+of the window's days is rebuilt in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from costs.models import CostSyncRun, CostTagStatus, DailyCost, TeamDailyCost
+from portal import aws
+from workspaces.models import Workspace
+
+logger = logging.getLogger(__name__)
+
+WORKSPACE_TAG = "portal:workspace"
+TEAM_TAG = "portal:team"
+# The tags cost pages depend on: the sync groups by the workspace tag, AWS Budgets filter on
+# the team tag, and the project tag lets AWS's own console show the same split.
+COST_TAG_KEYS = (TEAM_TAG, "portal:project", WORKSPACE_TAG)
+METRIC = "UnblendedCost"
+MICRO = Decimal("0.000001")
+# A window longer than this is read one calendar month at a time (backfills), each month in
+# its own transaction; a scheduled sync's window is always one request sequence.
+SINGLE_WINDOW_DAYS = 62
+# Cost Explorer keeps 13 months (14 with a setting); never reach further back than a year
+# when catching up after an outage.
+CATCH_UP_DAYS = 365
+BATCH = 5000
+
+Key = tuple[dt.date, str, str]
+
+
+def ce_today() -> dt.date:
+    """Today in UTC, Cost Explorer's calendar."""
+    return timezone.now().astimezone(dt.UTC).date()
+
+
+def month_start(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def next_month(day: dt.date) -> dt.date:
+    first = day.replace(day=1)
+    return (first + dt.timedelta(days=32)).replace(day=1)
+
+
+def previous_month(day: dt.date) -> dt.date:
+    return (day.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+
+
+def default_window(today: dt.date) -> tuple[dt.date, dt.date]:
+    """The last few days; the current and previous month on a first run; back to the last
+    successful run's window when the sync has not run for a while."""
+    if not DailyCost.objects.exists():
+        return previous_month(today), today
+    start = today - dt.timedelta(days=settings.COST_SYNC_LOOKBACK_DAYS)
+    last_end = (
+        CostSyncRun.objects.filter(status=CostSyncRun.Status.SUCCEEDED)
+        .order_by("-end_day")
+        .values_list("end_day", flat=True)
+        .first()
+    )
+    if last_end is not None:
+        catch_up = last_end - dt.timedelta(days=settings.COST_SYNC_LOOKBACK_DAYS)
+        start = max(min(start, catch_up), today - dt.timedelta(days=CATCH_UP_DAYS))
+    return start, today
+
+
+def chunks(start: dt.date, end: dt.date) -> Iterator[tuple[dt.date, dt.date]]:
+    """The window as one piece, or month by month when it is long."""
+    if (end - start).days <= SINGLE_WINDOW_DAYS:
+        yield start, end
+        return
+    cursor = start
+    while cursor < end:
+        stop = min(next_month(cursor), end)
+        yield cursor, stop
+        cursor = stop
+
+
+def cost_sync(
+    *,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    kind: str = CostSyncRun.Kind.SCHEDULED,
+    raise_transient: bool = False,
+) -> CostSyncRun:
+    """Load ``[start, end)`` (default: see ``default_window``), then check tags, forecast,
+    push and read back budgets and raise alerts. Always returns the recorded run; a failure
+    marks it failed with the reason and keeps every row written before it. With
+    ``raise_transient`` a throttle or outage is re-raised after being recorded, so a task can
+    retry."""
+    today = ce_today()
+    default_start, default_end = default_window(today)
+    start = start or default_start
+    end = min(end or default_end, today)
+    if start >= end:
+        raise ValueError(
+            f"Nothing to sync from {start} to {end}: the start must be before the end, and "
+            "Cost Explorer has no complete data for today."
+        )
+    run = CostSyncRun.objects.create(kind=kind, start_day=start, end_day=end)
+    try:
+        tag_statuses_check(run)
+        for chunk_start, chunk_end in chunks(start, end):
+            groups = fetch_costs(run, chunk_start, chunk_end)
+            with transaction.atomic():
+                run.rows_upserted += store_costs(chunk_start, chunk_end, groups)
+            run.save(update_fields=["ce_requests", "pages", "rows_upserted"])
+        _after_costs(today)
+    except Exception as exc:
+        run.status = CostSyncRun.Status.FAILED
+        run.error = (
+            aws.error_message(exc)
+            if isinstance(exc, aws.AWS_ERRORS)
+            else f"{type(exc).__name__}: {exc}"
+        )[:2000]
+        run.finished_at = timezone.now()
+        run.save()
+        logger.warning("cost sync %s failed: %s", run.pk, run.error)
+        if raise_transient and isinstance(exc, aws.AWS_ERRORS) and aws.is_transient(exc):
+            raise
+        if not isinstance(exc, aws.AWS_ERRORS):
+            logger.exception("cost sync %s failed unexpectedly", run.pk)
+        return run
+    run.status = CostSyncRun.Status.SUCCEEDED
+    run.finished_at = timezone.now()
+    run.save()
+    return run
+
+
+def _after_costs(today: dt.date) -> None:
+    from costs.alerts import alerts_raise
+    from costs.budgets import budgets_sync
+    from costs.forecast import forecasts_compute
+
+    forecasts_compute(today=today)
+    # AWS Budgets failures are recorded on each budget (aws_error) and never fail the run.
+    budgets_sync()
+    alerts_raise(today=today)
+
+
+# --- Cost Explorer ------------------------------------------------------------------------
+
+
+def tag_statuses_check(run: CostSyncRun) -> dict[str, str]:
+    """Whether the portal's cost-allocation tags are active (one request): rows the cost pages
+    read to warn instead of showing zero."""
+    ce = aws.client("ce")
+    found: dict[str, str] = {}
+    token: str | None = None
+    while True:
+        run.ce_requests += 1
+        page = ce.list_cost_allocation_tags(
+            TagKeys=list(COST_TAG_KEYS),
+            Type="UserDefined",
+            MaxResults=100,
+            **({"NextToken": token} if token else {}),
+        )
+        for tag in page.get("CostAllocationTags", []):
+            found[tag["TagKey"]] = tag["Status"]
+        token = page.get("NextToken")
+        if not token:
+            break
+    now = timezone.now()
+    statuses = {key: found.get(key, "Missing") for key in COST_TAG_KEYS}
+    CostTagStatus.objects.bulk_create(
+        [CostTagStatus(key=k, status=v, checked_at=now) for k, v in statuses.items()],
+        update_conflicts=True,
+        unique_fields=["key"],
+        update_fields=["status", "checked_at"],
+    )
+    return statuses
+
+
+def _tag_value(group_key: str) -> str:
+    """``portal:workspace$<value>`` -> ``<value>``; ``portal:workspace$`` (untagged) -> ""."""
+    return group_key.partition("$")[2][:64]
+
+
+def fetch_costs(run: CostSyncRun, start: dt.date, end: dt.date) -> dict[Key, Decimal]:
+    """Every (day, workspace tag, service) amount of ``[start, end)``, all pages."""
+    ce = aws.client("ce")
+    params: dict[str, Any] = {
+        "TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()},
+        "Granularity": "DAILY",
+        "Metrics": [METRIC],
+        "GroupBy": [
+            {"Type": "TAG", "Key": WORKSPACE_TAG},
+            {"Type": "DIMENSION", "Key": "SERVICE"},
+        ],
+    }
+    groups: dict[Key, Decimal] = defaultdict(Decimal)
+    token: str | None = None
+    while True:
+        run.ce_requests += 1
+        page = ce.get_cost_and_usage(**params, **({"NextPageToken": token} if token else {}))
+        run.pages += 1
+        for result in page.get("ResultsByTime", []):
+            day = dt.date.fromisoformat(result["TimePeriod"]["Start"])
+            for group in result.get("Groups", []):
+                keys = group["Keys"]
+                service = keys[1][:128] if len(keys) > 1 else ""
+                amount = Decimal(group["Metrics"][METRIC]["Amount"])
+                groups[(day, _tag_value(keys[0]), service)] += amount
+        token = page.get("NextPageToken")
+        if not token:
+            break
+    return {key: value.quantize(MICRO) for key, value in groups.items() if value}
+
+
+def _workspaces_by_tag(tags: set[str]) -> dict[str, tuple[uuid.UUID, int, int | None]]:
+    ids = {}
+    for tag in tags:
+        try:
+            ids[tag] = uuid.UUID(tag)
+        except ValueError:
+            continue  # not one of the portal's workspaces
+    found: dict[str, tuple[uuid.UUID, int, int | None]] = {}
+    values = list(ids.values())
+    for i in range(0, len(values), BATCH):
+        for pk, team_id, project_id in Workspace.objects.filter(
+            pk__in=values[i : i + BATCH]
+        ).values_list("pk", "team_id", "project_id"):
+            found[str(pk)] = (pk, team_id, project_id)
+    # Tags are written as str(uuid); match them however AWS spelled them.
+    return {tag: found[str(pk)] for tag, pk in ids.items() if str(pk) in found}
+
+
+def store_costs(start: dt.date, end: dt.date, groups: dict[Key, Decimal]) -> int:
+    """Make the window's rows exactly ``groups``; rebuild the per-team rollup of its days.
+    Call inside a transaction."""
+    window = DailyCost.objects.filter(day__gte=start, day__lt=end)
+    stale = [
+        pk
+        for pk, day, tag, service in window.values_list("pk", "day", "workspace_tag", "service")
+        if (day, tag, service) not in groups
+    ]
+    for i in range(0, len(stale), BATCH):
+        DailyCost.objects.filter(pk__in=stale[i : i + BATCH]).delete()
+    known = _workspaces_by_tag({tag for _, tag, _ in groups})
+    rows = []
+    for (day, tag, service), amount in groups.items():
+        workspace_id, team_id, project_id = known.get(tag, (None, None, None))
+        rows.append(
+            DailyCost(
+                day=day,
+                workspace_tag=tag,
+                service=service,
+                workspace_id=workspace_id,
+                team_id=team_id,
+                project_id=project_id,
+                amount_usd=amount,
+            )
+        )
+    DailyCost.objects.bulk_create(
+        rows,
+        batch_size=BATCH,
+        update_conflicts=True,
+        unique_fields=["day", "workspace_tag", "service"],
+        update_fields=["amount_usd", "team", "project", "workspace"],
+    )
+    TeamDailyCost.objects.filter(day__gte=start, day__lt=end).delete()
+    sums = (
+        DailyCost.objects.filter(day__gte=start, day__lt=end)
+        .values("day", "team_id", "project_id")
+        .annotate(total=Sum("amount_usd"))
+        .order_by()
+    )
+    TeamDailyCost.objects.bulk_create(
+        [
+            TeamDailyCost(
+                day=s["day"],
+                team_id=s["team_id"],
+                project_id=s["project_id"],
+                amount_usd=s["total"],
+            )
+            for s in sums
+        ],
+        batch_size=BATCH,
+    )
+    return len(rows)
