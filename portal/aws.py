@@ -17,6 +17,8 @@ from botocore.credentials import RefreshableCredentials
 from botocore.session import get_session
 from django.conf import settings
 
+from portal import metrics
+
 # Errors worth retrying later (a task retry with backoff); botocore's standard mode has
 # already retried these a few times within the call before they reach us.
 TRANSIENT_ERROR_CODES = frozenset(
@@ -138,10 +140,12 @@ def client(service_name: str) -> Any:
     share, sessions are not, and one client per thread keeps connection pools warm)."""
     cache: dict[str, Any] = _local.__dict__.setdefault("clients", {})
     if service_name not in cache:
-        cache[service_name] = _shared_session().client(
-            service_name,  # type: ignore[call-overload]
-            config=_config(),
-            endpoint_url=settings.AWS_ENDPOINT_URL or None,
+        cache[service_name] = metrics.instrument_aws_client(
+            _shared_session().client(
+                service_name,  # type: ignore[call-overload]
+                config=_config(),
+                endpoint_url=settings.AWS_ENDPOINT_URL or None,
+            )
         )
     return cache[service_name]
 

@@ -7,11 +7,15 @@ import os
 from celery import Celery
 from celery.schedules import crontab
 
+from portal.observability import connect_celery_signals
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Request ids into tasks, task timings, the worker's metrics server (portal/observability.py).
+connect_celery_signals()
 
 # Later issues add catalog sync, reconcile, cost sync, compliance and auto-stop here.
 app.conf.beat_schedule = {

@@ -8,6 +8,7 @@ the local AWS sandbox on 127.0.0.1. README.md has the full table of variables.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 
@@ -52,6 +53,7 @@ MIDDLEWARE = [
     "portal.request_context.RequestContextMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "portal.observability.ObservabilityMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -201,7 +203,7 @@ if not DEBUG:
     # Behind a TLS-terminating proxy (the usual deployment) the proxy says the scheme.
     if env.boolean("SECURE_PROXY_SSL_HEADER", default=True):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 
 # --- E-mail ---------------------------------------------------------------------------------
 _mail_backend = env.string(
@@ -351,8 +353,21 @@ if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "portal.observability.ContextFilter"}},
+    "formatters": {
+        "text": {
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s %(task_name)s] "
+            "%(message)s"
+        },
+        "json": {"()": "portal.observability.json_formatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"botocore": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
 }
@@ -360,3 +375,29 @@ LOGGING = {
 # --- Portal ---------------------------------------------------------------------------------
 PORTAL_NAME = env.string("PORTAL_NAME", "ML Workspaces")
 PORTAL_AGENCY = env.string("PORTAL_AGENCY", "An official website of your agency")
+# JSON lines for log collectors in production, readable text for local runs. Every record
+# carries request_id, user_id, path, task_name and task_id (portal/observability.py).
+LOG_FORMAT = env.string("LOG_FORMAT", "text" if DEBUG else "json").lower()
+if LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}")
+# --- Metrics (portal/metrics.py) ------------------------------------------------------------
+# /metrics answers a direct connection from these networks, or anyone with the bearer token;
+# a request relayed by a proxy (X-Forwarded-For) must carry the token.
+METRICS_ENABLED = env.boolean("METRICS_ENABLED", default=True)
+METRICS_TOKEN = env.string("METRICS_TOKEN")
+try:
+    METRICS_ALLOWED_NETWORKS = [
+        ipaddress.ip_network(item, strict=False)
+        for item in env.string_list("METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"])
+    ]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {exc}") from None
+# gunicorn and Celery prefork run several processes: prometheus_client shares their values
+# through files here. It reads the variable itself at import; the settings only check it.
+PROMETHEUS_MULTIPROC_DIR = env.string("PROMETHEUS_MULTIPROC_DIR")
+if PROMETHEUS_MULTIPROC_DIR:
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+# The Celery worker serves its own metrics here (0: not at all).
+WORKER_METRICS_PORT = env.integer("WORKER_METRICS_PORT", 0, minimum=0)
+WORKER_METRICS_ADDRESS = env.string("WORKER_METRICS_ADDRESS", "127.0.0.1")
+

@@ -4,7 +4,7 @@ from django.contrib.auth.decorators import login_not_required, login_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from portal import account_views, health, views
+from portal import account_views, health, metrics, views
 
 admin.site.site_header = "ML workspace portal administration"
 admin.site.site_title = "Portal admin"
@@ -40,6 +40,8 @@ urlpatterns = [
     path("readyz", login_not_required(health.readyz), name="readyz"),
     path("api/v1/", include("portal.api.urls")),
     path("api/v1/", include("governance.api.urls")),
+    # Guarded by its own rule (portal/metrics.py): allowed networks or a bearer token.
+    path("metrics", login_not_required(metrics.metrics_view), name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # DRF views opt out of LoginRequiredMiddleware; the docs page is for people, so it redirects.
     path(

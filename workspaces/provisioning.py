@@ -18,7 +18,7 @@ from django.db import transaction
 from django.urls import reverse
 
 from governance.models import TeamSettings
-from portal import aws
+from portal import aws, metrics
 from portal.notifications import notify
 from workspaces.models import State, Workspace
 from workspaces.services import InvalidTransition, _transition
@@ -175,6 +175,7 @@ def _follow(workspace: Workspace, polls: int) -> Step:
             body="Your notebook is running. Open it from the workspace page.",
             url=reverse("workspace_detail", args=[workspace.pk]),
         )
+    metrics.workspace_became_available(workspace)
     return Step("available")
 
 
