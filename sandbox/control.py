@@ -240,6 +240,63 @@ def _cost_tags_set(body: dict[str, Any], query: dict[str, str]) -> dict[str, Any
     return _cost_tags({}, {"account": account.account})
 
 
+def _ledger(body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
+    from sandbox.services.costexplorer.ledger import summary
+
+    account = state.account(query.get("account", DEFAULT_ACCOUNT_ID))
+    return summary(account, runtime.clock.now())
+
+
+def _ledger_add(body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
+    """Append usage rows to the ledger's history in bulk (thousands of workspaces in one
+    request); with ``revise`` a row replaces the history rows of the same day, resource and
+    usage type, as AWS revises a day it already reported."""
+    from sandbox.services.costexplorer.ledger import SERVICE, CostRow, usage_type
+
+    account = state.account(body.get("account", DEFAULT_ACCOUNT_ID))
+    items = body.get("rows")
+    if not isinstance(items, list) or not items:
+        raise ControlError("rows must be a non-empty list")
+    rows = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ControlError(f"rows[{i}] must be an object")
+        try:
+            day = dt.date.fromisoformat(str(item["day"]))
+            cost = float(item["cost"])
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ControlError(f"rows[{i}] needs day (YYYY-MM-DD) and cost: {exc}") from exc
+        tags = item.get("tags") or {}
+        if not isinstance(tags, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
+        ):
+            raise ControlError(f"rows[{i}].tags must map tag keys to string values")
+        if "service" in item and item["service"] != SERVICE:
+            raise ControlError(f"rows[{i}].service: the ledger only holds {SERVICE}")
+        region = str(item.get("region", DEFAULT_REGION))
+        instance_type = str(item.get("instance_type", "ml.t3.medium"))
+        rows.append(
+            CostRow(
+                day=day,
+                account=account.account,
+                region=region,
+                usage_type=str(item.get("usage_type") or usage_type(region, instance_type)),
+                instance_type=instance_type,
+                resource_id=str(item.get("resource_id") or tags.get("portal:workspace", "")),
+                tags=tuple(sorted(tags.items())),
+                cost=cost,
+                usage=float(item.get("usage", 0.0)),
+            )
+        )
+    if body.get("revise"):
+        replaced = {(r.day, r.resource_id, r.usage_type) for r in rows}
+        account.history = [
+            r for r in account.history if (r.day, r.resource_id, r.usage_type) not in replaced
+        ]
+    account.history.extend(rows)
+    return {"added": len(rows), **_ledger({}, {"account": account.account})}
+
+
 def _seed(body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
     from sandbox.seed import seed
 
@@ -280,6 +337,8 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/_sandbox/settings"): _settings_set,
     ("GET", "/_sandbox/cost-tags"): _cost_tags,
     ("POST", "/_sandbox/cost-tags"): _cost_tags_set,
+    ("GET", "/_sandbox/ledger"): _ledger,
+    ("POST", "/_sandbox/ledger"): _ledger_add,
     ("POST", "/_sandbox/seed"): _seed,
     ("POST", "/_sandbox/reset"): _reset,
 }

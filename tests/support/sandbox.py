@@ -115,6 +115,14 @@ class Control:
             {"active": active or [], "inactive": inactive or [], "backfill": backfill},
         )
 
+    def ledger(
+        self, rows: list[dict[str, Any]] | None = None, *, revise: bool = False
+    ) -> dict[str, Any]:
+        """The ledger's summary, after appending ``rows`` (see docs/sandbox.md)."""
+        if rows is None:
+            return self.request("GET", "ledger")
+        return self.request("POST", "ledger", {"rows": rows, "revise": revise})
+
     def reset(self) -> None:
         self.request("POST", "reset", {})
 
