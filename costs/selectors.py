@@ -1,18 +1,40 @@
-"""Reads for prices, estimates and budget positions."""
+"""Reads for prices, estimates, budget positions and the cost pages.
+
+The organisation dashboard reads the per-team rollup (TeamDailyCost); the drill-down below a
+team reads the daily rows (DailyCost). Every page's query count is fixed: one grouped query
+per table, whatever the number of teams, workspaces or days.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 from django.conf import settings
-from django.db.models import Sum
+from django.db.models import F, Max, Q, QuerySet, Sum
+from django.db.models.functions import TruncMonth
+from django.urls import reverse
 from django.utils import timezone
 
-from costs.models import DailyCost, InstancePrice, StoragePrice, TeamBudget
-from portal.models import Team
+from costs.forms import Granularity
+from costs.models import (
+    BudgetAlert,
+    CostSyncRun,
+    CostTagStatus,
+    DailyCost,
+    InstancePrice,
+    StoragePrice,
+    TeamBudget,
+    TeamDailyCost,
+    TeamForecast,
+)
+from portal.models import Membership, Project, Team, User
+from portal.selectors import teams_visible_to
+from workspaces.models import Workspace
 
 HOURS_PER_MONTH = Decimal("730")
 # Weekdays in an average month (365.25 / 12 * 5 / 7).
@@ -115,3 +137,697 @@ def estimate_monthly(
     storage_usd = gb_month * volume_size_gb
     monthly = (price.hourly_usd * hours + storage_usd).quantize(CENT, ROUND_HALF_UP)
     return Estimate(monthly, price.hourly_usd, hours, storage_usd.quantize(CENT))
+
+
+# --- freshness and the tag warning ----------------------------------------------------------
+
+PORTAL_TAG_KEYS = (
+    "portal:team",
+    "portal:project",
+    "portal:workspace",
+    "portal:owner",
+    "portal:cost-center",
+)
+
+
+@dataclass(frozen=True)
+class TagWarning:
+    """Why cost pages may show too little: tags never checked, or some not active."""
+
+    never_checked: bool
+    inactive: list[tuple[str, str]]  # (key, status)
+    checked_at: dt.datetime | None
+
+
+def tag_warning() -> TagWarning | None:
+    """None when every cost-allocation tag the portal checked is Active (one query)."""
+    statuses = list(
+        CostTagStatus.objects.order_by("key").values_list("key", "status", "checked_at")
+    )
+    if not statuses:
+        return TagWarning(never_checked=True, inactive=[], checked_at=None)
+    inactive = [(key, status) for key, status, _ in statuses if status != "Active"]
+    if not inactive:
+        return None
+    return TagWarning(False, inactive, max(checked for _, _, checked in statuses))
+
+
+def last_successful_sync() -> CostSyncRun | None:
+    return (
+        CostSyncRun.objects.filter(status=CostSyncRun.Status.SUCCEEDED)
+        .order_by("-finished_at")
+        .first()
+    )
+
+
+# --- periods and pivot tables ---------------------------------------------------------------
+
+ZERO = Decimal(0)
+TOP_COLUMNS = 8
+
+
+def money(value: Decimal | None) -> Decimal:
+    return Decimal(value or 0).quantize(CENT, ROUND_HALF_UP)
+
+
+def periods_between(start: dt.date, end: dt.date, granularity: str) -> list[dt.date]:
+    """Each day, or the first day of each month, from start to end (both included)."""
+    if granularity == Granularity.MONTHLY:
+        months, month = [], start.replace(day=1)
+        while month <= end:
+            months.append(month)
+            month = (month + dt.timedelta(days=32)).replace(day=1)
+        return months
+    return [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
+
+
+def period_label(period: dt.date, granularity: str) -> str:
+    return period.strftime("%Y-%m") if granularity == Granularity.MONTHLY else period.isoformat()
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    url: str = ""
+    kind: str = "usd"  # "usd", "percent" or "text": how its cells are written
+
+
+Cell = Decimal | str | None
+
+
+@dataclass
+class TableRow:
+    key: str
+    label: str
+    values: list[Cell]
+    url: str = ""
+
+
+@dataclass
+class CostTable:
+    """A table of USD amounts as a page shows it; its CSV holds exactly these cells."""
+
+    first_column: str
+    columns: list[Column]
+    rows: list[TableRow]
+
+    @property
+    def header(self) -> list[str]:
+        return [self.first_column, *(c.label for c in self.columns)]
+
+    def cells(self, row: TableRow) -> list[str]:
+        out = []
+        for column, value in zip(self.columns, row.values, strict=True):
+            if value is None:
+                out.append("")
+            elif isinstance(value, str) or column.kind == "percent":
+                out.append(str(value))
+            else:
+                out.append(f"{value:.2f}")
+        return out
+
+    @property
+    def formatted(self) -> list[tuple[TableRow, list[str]]]:
+        return [(r, self.cells(r)) for r in self.rows]
+
+    def csv_rows(self) -> list[list[str]]:
+        return [[r.label, *cells] for r, cells in self.formatted]
+
+
+def _pivot(
+    amounts: Iterable[tuple[dt.date, str, Decimal]],
+    periods: list[dt.date],
+    granularity: str,
+    labels: dict[str, Column],
+    fixed: list[Column],
+    other_label: str,
+    top: int = TOP_COLUMNS,
+) -> CostTable:
+    """Periods down, the ``top`` largest keys across (then "Other", then the fixed columns,
+    then the total). Keys missing from ``labels`` count as the first fixed column."""
+    cells: dict[tuple[dt.date, str], Decimal] = defaultdict(Decimal)
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    fixed_keys = {c.key for c in fixed}
+    for period, key, amount in amounts:
+        if key not in labels and key not in fixed_keys:
+            key = fixed[0].key
+        cells[period, key] += amount
+        totals[key] += amount
+    ranked = sorted(
+        (k for k in labels if totals.get(k)), key=lambda k: (-totals[k], labels[k].label)
+    )
+    shown, rest = ranked[:top], set(ranked[top:])
+    columns = [labels[k] for k in shown]
+    if rest:
+        columns.append(Column("other", other_label))
+    columns += fixed
+    columns.append(Column("total", "Total"))
+    rows = []
+    for period in periods:
+        values: list[Decimal] = [cells.get((period, c.key), ZERO) for c in columns[: len(shown)]]
+        if rest:
+            values.append(sum((cells.get((period, k), ZERO) for k in rest), ZERO))
+        values += [cells.get((period, c.key), ZERO) for c in fixed]
+        values.append(sum(values, ZERO))
+        label = period_label(period, granularity)
+        rows.append(TableRow(label, label, [money(v) for v in values]))
+    return CostTable("Period", columns, rows)
+
+
+def chart_data(table: CostTable, title: str) -> dict[str, object]:
+    """What static/portal/cost-chart.js draws: one stacked series per column but the total;
+    the data table beside it lists the same numbers."""
+    series = [c for c in table.columns if c.key != "total"]
+    return {
+        "title": title,
+        "labels": [r.label for r in table.rows],
+        "datasets": [
+            {"label": c.label, "values": [float(r.values[i] or 0) for r in table.rows]}
+            for i, c in enumerate(series)
+        ],
+    }
+
+
+def _period_expression(granularity: str) -> TruncMonth | F:
+    return TruncMonth("day") if granularity == Granularity.MONTHLY else F("day")
+
+
+def _as_date(value: dt.date | dt.datetime) -> dt.date:
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
+def _grouped(
+    rows: QuerySet[TeamDailyCost] | QuerySet[DailyCost], granularity: str, key: str
+) -> list[tuple[dt.date, str, Decimal]]:
+    """(period, key, amount) summed by the database: one query."""
+    grouped = (
+        rows.annotate(period=_period_expression(granularity))
+        .values("period", key)
+        .annotate(total=Sum("amount_usd"))
+        .order_by()
+        .values_list("period", key, "total")
+    )
+    return [(_as_date(p), "" if k is None else str(k), t or ZERO) for p, k, t in grouped]
+
+
+# --- the organisation dashboard -------------------------------------------------------------
+
+UNTAGGED = Column("untagged", "Untagged or unknown")
+
+
+@dataclass
+class AlertState:
+    actual: int | None = None  # highest open threshold crossed by actual spend
+    forecast: int | None = None
+
+    @property
+    def level(self) -> str:
+        highest = max(self.actual or 0, self.forecast or 0)
+        return "exhausted" if (self.actual or 0) >= 100 else "warning" if highest else "none"
+
+    @property
+    def label(self) -> str:
+        parts = []
+        if self.actual:
+            parts.append(f"actual ≥ {self.actual} %")
+        if self.forecast:
+            parts.append(f"forecast ≥ {self.forecast} %")
+        return ", ".join(parts).capitalize() if parts else "No open alert"
+
+
+@dataclass
+class TeamCostRow:
+    team: Team | None  # None: spend no team's workspace carries
+    month_to_date: Decimal
+    in_range: Decimal
+    budget: TeamBudget | None = None
+    forecast: TeamForecast | None = None
+    alert: AlertState = field(default_factory=AlertState)
+
+    @property
+    def label(self) -> str:
+        return self.team.name if self.team else UNTAGGED.label
+
+    @property
+    def budget_usd(self) -> Decimal | None:
+        return self.budget.monthly_usd if self.budget else None
+
+    @property
+    def percent_used(self) -> int | None:
+        if not self.budget_usd:
+            return None
+        return int(self.month_to_date * 100 / self.budget_usd)
+
+    @property
+    def forecast_usd(self) -> Decimal | None:
+        return self.forecast.mean_usd if self.forecast else None
+
+
+TEAM_SORTS: dict[str, str] = {
+    "team": "Team",
+    "mtd": "Month to date",
+    "forecast": "Forecast",
+    "budget": "Budget",
+    "used": "% of budget used",
+    "range": "Selected range",
+}  # in the order of the page's columns
+_MISSING_LAST = Decimal("-1e18")
+
+
+def _sort_value(row: TeamCostRow, key: str) -> tuple[object, ...]:
+    name = row.label.lower()
+    if key == "team":
+        return (name,)
+    number = {
+        "mtd": row.month_to_date,
+        "forecast": row.forecast_usd,
+        "budget": row.budget_usd,
+        "used": row.percent_used,
+        "range": row.in_range,
+    }[key]
+    return (_MISSING_LAST if number is None else Decimal(number), name)
+
+
+def parse_sort(value: str | None, default: str = "-mtd") -> tuple[str, bool]:
+    """("mtd", True) for "-mtd"; unknown keys give the default (descending month to date)."""
+    value = value or default
+    key = value.lstrip("-")
+    if key not in TEAM_SORTS:
+        return parse_sort(default)
+    return key, value.startswith("-")
+
+
+@dataclass
+class OrgCosts:
+    month: dt.date
+    rows: list[TeamCostRow]  # the teams, sorted; the untagged row is separate
+    untagged: TeamCostRow
+    month_to_date: Decimal
+    budgets_total: Decimal
+    forecast_total: Decimal
+    forecast_low: Decimal
+    forecast_high: Decimal
+    teams_without_forecast: int
+    series: CostTable
+
+    @property
+    def percent_of_budgets(self) -> int | None:
+        if not self.budgets_total:
+            return None
+        return int(self.month_to_date * 100 / self.budgets_total)
+
+
+def team_rows_table(org: OrgCosts) -> CostTable:
+    """The per-team table (in its sort order, the untagged row last) as the CSV holds it."""
+    columns = [
+        Column("mtd", "Month to date (USD)"),
+        Column("forecast", "Forecast (USD)"),
+        Column("forecast_low", "Forecast low (USD)"),
+        Column("forecast_high", "Forecast high (USD)"),
+        Column("forecast_source", "Forecast source", kind="text"),
+        Column("budget", "Budget (USD)"),
+        Column("used", "% of budget used", kind="percent"),
+        Column("range", "Selected range (USD)"),
+        Column("alert", "Alert state", kind="text"),
+    ]
+    rows = []
+    for r in [*org.rows, org.untagged]:
+        f = r.forecast
+        values: list[Cell] = [
+            r.month_to_date,
+            f.mean_usd if f else None,
+            f.low_usd if f else None,
+            f.high_usd if f else None,
+            f.get_source_display() if f else None,
+            r.budget_usd,
+            Decimal(r.percent_used) if r.percent_used is not None else None,
+            r.in_range,
+            r.alert.label if r.team else None,
+        ]
+        key = r.team.slug if r.team else UNTAGGED.key
+        url = reverse("team_costs", args=[r.team.slug]) if r.team else ""
+        rows.append(TableRow(key, r.label, values, url=url))
+    return CostTable("Team", columns, rows)
+
+
+def org_costs(
+    user: User,
+    *,
+    start: dt.date,
+    end: dt.date,
+    granularity: str,
+    sort: str = "-mtd",
+    today: dt.date | None = None,
+) -> OrgCosts:
+    """Every visible team's month, the org's totals and the spend over the range: six queries
+    (teams, month-to-date, range totals and series, budgets, forecasts, open alerts)."""
+    month = month_start(today)
+    teams = list(teams_visible_to(user).order_by("name"))
+    by_id = {t.pk: t for t in teams}
+    mtd: dict[int | None, Decimal] = dict(
+        TeamDailyCost.objects.filter(day__gte=month, day__lte=today or timezone.localdate())
+        .values("team_id")
+        .annotate(total=Sum("amount_usd"))
+        .order_by()
+        .values_list("team_id", "total")
+    )
+    amounts = _grouped(
+        TeamDailyCost.objects.filter(day__gte=start, day__lte=end), granularity, "team_id"
+    )
+    in_range: dict[str, Decimal] = defaultdict(Decimal)
+    for _, key, amount in amounts:
+        in_range[key] += amount
+    budgets = {b.team_id: b for b in TeamBudget.objects.filter(team__in=teams)}
+    forecasts = {f.team_id: f for f in TeamForecast.objects.filter(team__in=teams, month=month)}
+    alerts: dict[int, AlertState] = defaultdict(AlertState)
+    for team_id, kind, highest in (
+        BudgetAlert.objects.filter(acknowledged_at__isnull=True, team__in=teams)
+        .values("team_id", "kind")
+        .annotate(highest=Max("threshold_percent"))
+        .order_by()
+        .values_list("team_id", "kind", "highest")
+    ):
+        setattr(alerts[team_id], kind, highest)
+    rows = [
+        TeamCostRow(
+            team=t,
+            month_to_date=money(mtd.get(t.pk)),
+            in_range=money(in_range.get(str(t.pk))),
+            budget=budgets.get(t.pk),
+            forecast=forecasts.get(t.pk),
+            alert=alerts[t.pk],
+        )
+        for t in teams
+    ]
+    key, descending = parse_sort(sort)
+    rows.sort(key=lambda r: _sort_value(r, key), reverse=descending)
+    untagged = TeamCostRow(None, money(mtd.get(None)), money(in_range.get("")))
+    # Spend of a team the user cannot see (never for the org roles) stays in the totals.
+    hidden = [k for k in mtd if k is not None and k not in by_id]
+    labels = {
+        str(t.pk): Column(str(t.pk), t.name, reverse("team_costs", args=[t.slug])) for t in teams
+    }
+    series = _pivot(
+        amounts,
+        periods_between(start, end, granularity),
+        granularity,
+        labels,
+        [UNTAGGED],
+        "Other teams",
+    )
+    series.first_column = "Day" if granularity == Granularity.DAILY else "Month"
+    org_mtd = money(sum((Decimal(v or 0) for v in mtd.values()), ZERO))
+    forecast_total = forecast_low = forecast_high = ZERO
+    for r in rows:
+        if r.forecast:
+            forecast_total += r.forecast.mean_usd
+            forecast_low += r.forecast.low_usd
+            forecast_high += r.forecast.high_usd
+        else:
+            forecast_total += r.month_to_date
+            forecast_low += r.month_to_date
+            forecast_high += r.month_to_date
+    for extra in [untagged.month_to_date, *(money(mtd[k]) for k in hidden)]:
+        forecast_total += extra
+        forecast_low += extra
+        forecast_high += extra
+    return OrgCosts(
+        month=month,
+        rows=rows,
+        untagged=untagged,
+        month_to_date=org_mtd,
+        budgets_total=money(sum((b.monthly_usd for b in budgets.values()), ZERO)),
+        forecast_total=money(forecast_total),
+        forecast_low=money(forecast_low),
+        forecast_high=money(forecast_high),
+        teams_without_forecast=sum(1 for r in rows if r.forecast is None),
+        series=series,
+    )
+
+
+# --- drill-down: team -> project -> workspace -> service ------------------------------------
+
+NO_PROJECT = Column("none", "No project")
+
+
+@dataclass
+class Drill:
+    """One drill-down level: what the children cost over the range, and per period."""
+
+    breakdown: CostTable
+    series: CostTable
+    total: Decimal
+
+
+def _breakdown(
+    first_column: str, labels: dict[str, Column], totals: dict[str, Decimal], extra: list[Column]
+) -> CostTable:
+    grand = sum(totals.values(), ZERO)
+    keys = sorted(
+        (k for k in labels if k not in {c.key for c in extra}),
+        key=lambda k: (-totals.get(k, ZERO), labels[k].label.lower()),
+    )
+    rows = []
+    for column in [*(labels[k] for k in keys), *extra]:
+        amount = totals.get(column.key, ZERO)
+        if column in extra and not amount:
+            continue
+        share = (amount * 100 / grand).quantize(Decimal("0.1")) if grand else ZERO
+        rows.append(TableRow(column.key, column.label, [money(amount), share], url=column.url))
+    rows.append(TableRow("total", "Total", [money(grand), Decimal(100) if grand else ZERO]))
+    return CostTable(
+        first_column, [Column("usd", "Spend (USD)"), Column("share", "Share (%)")], rows
+    )
+
+
+def _drill(
+    amounts: list[tuple[dt.date, str, Decimal]],
+    *,
+    start: dt.date,
+    end: dt.date,
+    granularity: str,
+    first_column: str,
+    labels: dict[str, Column],
+    fixed: list[Column],
+    other_label: str,
+) -> Drill:
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    fixed_keys = {c.key for c in fixed}
+    for _, key, amount in amounts:
+        totals[key if key in labels or key in fixed_keys else fixed[0].key] += amount
+    series = _pivot(
+        amounts, periods_between(start, end, granularity), granularity, labels, fixed, other_label
+    )
+    series.first_column = "Day" if granularity == Granularity.DAILY else "Month"
+    breakdown = _breakdown(first_column, {**labels, **{c.key: c for c in fixed}}, totals, fixed)
+    return Drill(breakdown, series, money(sum(totals.values(), ZERO)))
+
+
+def team_drill(team: Team, *, start: dt.date, end: dt.date, granularity: str) -> Drill:
+    """A team's projects over the range, from the rollup: two queries."""
+    projects = {
+        str(p.pk): Column(str(p.pk), p.name, reverse("project_costs", args=[team.slug, p.slug]))
+        for p in Project.objects.filter(team=team)
+    }
+    amounts = _grouped(
+        TeamDailyCost.objects.filter(team=team, day__gte=start, day__lte=end),
+        granularity,
+        "project_id",
+    )
+    return _drill(
+        amounts,
+        start=start,
+        end=end,
+        granularity=granularity,
+        first_column="Project",
+        labels=projects,
+        fixed=[NO_PROJECT],
+        other_label="Other projects",
+    )
+
+
+HIDDEN_WORKSPACES = Column("hidden", "Other people's workspaces")
+
+
+def project_drill(
+    user: User, project: Project, *, start: dt.date, end: dt.date, granularity: str
+) -> Drill:
+    """A project's workspaces over the range from the daily rows; workspaces the user may not
+    open are summed in one row, so the totals still match: two queries."""
+    from workspaces.selectors import workspaces_visible_to
+
+    amounts = _grouped(
+        DailyCost.objects.filter(project=project, day__gte=start, day__lte=end),
+        granularity,
+        "workspace_id",
+    )
+    ids = {k for _, k, _ in amounts if k}
+    visible = {
+        str(w.pk): Column(str(w.pk), w.name, reverse("workspace_costs", args=[w.pk]))
+        for w in workspaces_visible_to(user).filter(pk__in=ids).select_related(None).only("name")
+    }
+    return _drill(
+        amounts,
+        start=start,
+        end=end,
+        granularity=granularity,
+        first_column="Workspace",
+        labels=visible,
+        fixed=[HIDDEN_WORKSPACES],
+        other_label="Other workspaces",
+    )
+
+
+def workspace_drill(
+    workspace: Workspace, *, start: dt.date, end: dt.date, granularity: str
+) -> Drill:
+    """A workspace's AWS services over the range: one query."""
+    amounts = _grouped(
+        DailyCost.objects.filter(workspace=workspace, day__gte=start, day__lte=end),
+        granularity,
+        "service",
+    )
+    services = {k: Column(k, k) for _, k, _ in amounts}
+    return _drill(
+        amounts,
+        start=start,
+        end=end,
+        granularity=granularity,
+        first_column="AWS service",
+        labels=services,
+        fixed=[Column("unknown", "Unknown service")],
+        other_label="Other services",
+    )
+
+
+# --- team and workspace summaries (the team page, the workspace page) -----------------------
+
+
+@dataclass
+class TeamMonth:
+    month: dt.date
+    month_to_date: Decimal
+    budget: TeamBudget | None
+    forecast: TeamForecast | None
+    alerts: list[BudgetAlert]
+
+    @property
+    def percent_used(self) -> int | None:
+        if not self.budget:
+            return None
+        return int(self.month_to_date * 100 / self.budget.monthly_usd)
+
+
+def team_month(team: Team, today: dt.date | None = None) -> TeamMonth:
+    """Month-to-date spend (rollup), budget, forecast and open alerts: four queries."""
+    month = month_start(today)
+    spent = TeamDailyCost.objects.filter(team=team, day__gte=month).aggregate(t=Sum("amount_usd"))
+    return TeamMonth(
+        month=month,
+        month_to_date=money(spent["t"]),
+        budget=TeamBudget.objects.filter(team=team).first(),
+        forecast=TeamForecast.objects.filter(team=team, month=month).first(),
+        alerts=list(
+            BudgetAlert.objects.filter(team=team, acknowledged_at__isnull=True).order_by(
+                "-raised_at"
+            )
+        ),
+    )
+
+
+@dataclass
+class WorkspaceCosts:
+    month_to_date: Decimal
+    last_30_days: Decimal
+    services: list[tuple[str, Decimal, Decimal]]  # (service, month to date, last 30 days)
+
+
+def workspace_costs(workspace: Workspace, today: dt.date | None = None) -> WorkspaceCosts:
+    """Month to date and the last 30 days, by service: one query."""
+    today = today or timezone.localdate()
+    month, since = month_start(today), today - dt.timedelta(days=29)
+    rows = list(
+        DailyCost.objects.filter(workspace=workspace, day__gte=min(month, since), day__lte=today)
+        .values("service")
+        .annotate(
+            mtd=Sum("amount_usd", filter=Q(day__gte=month)),
+            last30=Sum("amount_usd", filter=Q(day__gte=since)),
+        )
+        .order_by("service")
+        .values_list("service", "mtd", "last30")
+    )
+    services = sorted(
+        ((s, money(m), money(t)) for s, m, t in rows), key=lambda r: (-r[2], -r[1], r[0])
+    )
+    return WorkspaceCosts(
+        month_to_date=money(sum((m for _, m, _ in services), ZERO)),
+        last_30_days=money(sum((t for _, _, t in services), ZERO)),
+        services=services,
+    )
+
+
+# --- budgets and alerts ---------------------------------------------------------------------
+
+
+def budgets_visible_to(user: User) -> QuerySet[TeamBudget]:
+    return TeamBudget.objects.filter(team__in=teams_visible_to(user)).select_related("team")
+
+
+def alerts_visible_to(user: User) -> QuerySet[BudgetAlert]:
+    """Every alert for finance, admins and auditors; members see their teams' alerts."""
+    alerts = BudgetAlert.objects.select_related("team", "acknowledged_by")
+    if not user.is_authenticated:
+        return alerts.none()
+    if user.sees_every_team:
+        return alerts
+    return alerts.filter(team_id__in=Membership.objects.filter(user=user).values("team_id"))
+
+
+def banner_alerts_for(user: User) -> QuerySet[BudgetAlert]:
+    """Open alerts the banner announces: finance and admins see every team's, members their
+    teams'. Auditors are not nagged (they never acknowledge), unless they are members."""
+    open_alerts = BudgetAlert.objects.filter(acknowledged_at__isnull=True)
+    if user.is_portal_admin or user.is_finance:
+        return open_alerts
+    return open_alerts.filter(team_id__in=Membership.objects.filter(user=user).values("team_id"))
+
+
+ALERT_STATES = [("open", "Open"), ("acknowledged", "Acknowledged"), ("all", "All")]
+
+
+def alerts_filtered(alerts: QuerySet[BudgetAlert], state: str) -> QuerySet[BudgetAlert]:
+    if state == "open":
+        alerts = alerts.filter(acknowledged_at__isnull=True)
+    elif state == "acknowledged":
+        alerts = alerts.filter(acknowledged_at__isnull=False)
+    return alerts.order_by("-raised_at", "-pk")
+
+
+@dataclass
+class BudgetRow:
+    budget: TeamBudget
+    month_to_date: Decimal
+    forecast: TeamForecast | None
+
+    @property
+    def percent_used(self) -> int:
+        return int(self.month_to_date * 100 / self.budget.monthly_usd)
+
+
+def budget_rows(user: User, today: dt.date | None = None) -> list[BudgetRow]:
+    """Budgets of the teams the user sees, with this month's spend and forecast: 3 queries."""
+    month = month_start(today)
+    budgets = list(budgets_visible_to(user).order_by("team__name"))
+    team_ids = [b.team_id for b in budgets]
+    spent = dict(
+        TeamDailyCost.objects.filter(team_id__in=team_ids, day__gte=month)
+        .values("team_id")
+        .annotate(total=Sum("amount_usd"))
+        .order_by()
+        .values_list("team_id", "total")
+    )
+    forecasts = {
+        f.team_id: f for f in TeamForecast.objects.filter(team_id__in=team_ids, month=month)
+    }
+    return [BudgetRow(b, money(spent.get(b.team_id)), forecasts.get(b.team_id)) for b in budgets]

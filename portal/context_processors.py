@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
+from django.db.models import F, Func, QuerySet, Subquery
 from django.http import HttpRequest
 from django.urls import reverse
 
@@ -33,6 +35,8 @@ def nav_items_for(user: User) -> list[NavItem]:
     if roles or user.sees_every_team:
         label = "Teams" if user.sees_every_team else "My teams"
         items.append(NavItem(label, reverse("team_list"), "teams"))
+    if user.is_portal_admin or user.is_finance or user.is_auditor:
+        items.append(NavItem("Costs", reverse("costs_dashboard"), "costs"))
     if user.is_portal_admin or user.is_auditor:
         items.append(NavItem("Compliance", reverse("compliance_overview"), "compliance"))
     if user.is_portal_admin or user.is_auditor or Role.APPROVER in roles:
@@ -43,6 +47,27 @@ def nav_items_for(user: User) -> list[NavItem]:
     return items
 
 
+def _count(rows: QuerySet[Any]) -> Subquery:
+    return Subquery(rows.order_by().annotate(n=Func(F("pk"), function="COUNT")).values("n")[:1])
+
+
+def _unread_and_open_alerts(user: User) -> tuple[int, int]:
+    """Unread notifications and the open budget alerts the banner announces, in one query
+    (every page renders both)."""
+    from costs.selectors import banner_alerts_for
+
+    counts = (
+        User.objects.filter(pk=user.pk)
+        .annotate(
+            unread=_count(Notification.objects.filter(user=user, read_at__isnull=True)),
+            alerts=_count(banner_alerts_for(user)),
+        )
+        .values_list("unread", "alerts")
+        .first()
+    )
+    return (counts[0] or 0, counts[1] or 0) if counts else (0, 0)
+
+
 def navigation(request: HttpRequest) -> dict[str, object]:
     user = request.user
     items = nav_items_for(user) if isinstance(user, User) else []
@@ -50,13 +75,14 @@ def navigation(request: HttpRequest) -> dict[str, object]:
     current = max(
         (i for i in items if request.path.startswith(i.url)), key=lambda i: len(i.url), default=None
     )
-    unread = (
-        Notification.objects.filter(user=user, read_at__isnull=True).count()
+    unread, open_alerts = (
+        _unread_and_open_alerts(user)
         if isinstance(user, User) and user.is_authenticated
-        else 0
+        else (0, 0)
     )
     return {
         "unread_notifications": unread,
+        "open_budget_alerts": open_alerts,
         "portal_name": settings.PORTAL_NAME,
         "portal_agency": settings.PORTAL_AGENCY,
         "nav_items": [NavItem(i.label, i.url, i.key, i is current) for i in items],

@@ -8,6 +8,7 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils.decorators import method_decorator
 
+from costs.selectors import tag_warning, team_month
 from portal import selectors
 from portal.permissions import TeamAction, can_on_team, team_for_user
 from portal.types import AuthenticatedRequest
@@ -45,5 +46,8 @@ def team_detail(request: AuthenticatedRequest, slug: str) -> HttpResponse:
             "can_see_workspaces": request.user.sees_every_team
             or can_on_team(request.user, team, TeamAction.APPROVE),
             "my_role": selectors.team_role_of(request.user, team),
+            # The team's spend, budget, forecast and open alerts (issue 7).
+            "month": team_month(team),
+            "tag_warning": tag_warning(),
         },
     )

@@ -15,7 +15,14 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from costs.selectors import PriceUnknown, budget_position, budget_positions, estimate_monthly
+from costs.selectors import (
+    PriceUnknown,
+    budget_position,
+    budget_positions,
+    estimate_monthly,
+    tag_warning,
+    workspace_costs,
+)
 from portal.models import Membership, Notification, Team
 from portal.permissions import TeamAction, team_for_user
 from portal.selectors import team_role_of
@@ -240,6 +247,9 @@ def _render_detail(
         **_status_context(request, workspace),
         "timeline": selectors.timeline_of(workspace),
         "budget": budget_position(workspace.team),
+        # Its spend this month and over 30 days, by AWS service (issue 7).
+        "costs": workspace_costs(workspace),
+        "tag_warning": tag_warning(),
         "may_decide": may_decide,
         "may_cancel": workspace.state == State.PENDING_APPROVAL
         and can(request.user, workspace, WorkspaceAction.CANCEL),

@@ -15,9 +15,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 EXPECTED_NAV = {
     "analyst": ["home", "catalog", "workspaces", "teams", "api"],
     "approver": ["home", "catalog", "workspaces", "approvals", "teams", "audit", "api"],
-    "admin": ["home", "approvals", "teams", "compliance", "audit", "admin", "api"],
-    "finance": ["home", "teams", "api"],
-    "auditor": ["home", "teams", "compliance", "audit", "api"],
+    "admin": ["home", "approvals", "teams", "costs", "compliance", "audit", "admin", "api"],
+    "finance": ["home", "teams", "costs", "api"],
+    "auditor": ["home", "teams", "costs", "compliance", "audit", "api"],
     "outsider": ["home", "catalog", "workspaces", "teams", "api"],
 }
 
