@@ -89,9 +89,11 @@ def default_window(today: dt.date) -> tuple[dt.date, dt.date]:
     return start, today
 
 
-def chunks(start: dt.date, end: dt.date) -> Iterator[tuple[dt.date, dt.date]]:
-    """The window as one piece, or month by month when it is long."""
-    if (end - start).days <= SINGLE_WINDOW_DAYS:
+def chunks(
+    start: dt.date, end: dt.date, *, by_month: bool = False
+) -> Iterator[tuple[dt.date, dt.date]]:
+    """The window as one piece, or month by month when it is long (or ``by_month``)."""
+    if not by_month and (end - start).days <= SINGLE_WINDOW_DAYS:
         yield start, end
         return
     cursor = start
@@ -125,7 +127,9 @@ def cost_sync(
     run = CostSyncRun.objects.create(kind=kind, start_day=start, end_day=end)
     try:
         tag_statuses_check(run)
-        for chunk_start, chunk_end in chunks(start, end):
+        for chunk_start, chunk_end in chunks(
+            start, end, by_month=kind == CostSyncRun.Kind.BACKFILL
+        ):
             groups = fetch_costs(run, chunk_start, chunk_end)
             with transaction.atomic():
                 run.rows_upserted += store_costs(chunk_start, chunk_end, groups)
