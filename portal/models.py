@@ -17,6 +17,13 @@ class User(AbstractUser):
     is_portal_admin = models.BooleanField("admin", default=False)
     is_finance = models.BooleanField("finance", default=False)
     is_auditor = models.BooleanField("auditor", default=False)
+    # Single sign-on: the groups the identity provider sent at the last sign-in, and the global
+    # roles those groups granted, so the next sign-in takes back exactly what SSO gave and
+    # never a role an admin granted by hand.
+    sso_groups = models.JSONField("groups at last single sign-on", default=list, blank=True)
+    sso_global_roles = models.JSONField(
+        "global roles granted by single sign-on", default=list, blank=True
+    )
 
     class Meta:
         ordering = ["username"]
@@ -93,12 +100,24 @@ class Role(models.TextChoices):
     APPROVER = "approver", "Approver"
 
 
+class MembershipSource(models.TextChoices):
+    MANUAL = "manual", "Granted by hand"
+    SSO = "sso", "Single sign-on group"
+
+
 class Membership(models.Model):
-    """A person's role in one team. Approvers can do everything analysts can, and approve."""
+    """A person's role in one team. Approvers can do everything analysts can, and approve.
+
+    ``source`` says who owns the row: memberships from single sign-on groups are added,
+    changed and removed at each sign-in; those granted by hand are never touched by it.
+    """
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="memberships")
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.ANALYST)
+    source = models.CharField(
+        max_length=10, choices=MembershipSource.choices, default=MembershipSource.MANUAL
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -163,3 +182,60 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class GroupGrant(models.TextChoices):
+    """What membership of an identity-provider group gives: a team role or a global role."""
+
+    ANALYST = "analyst", "Analyst in a team"
+    APPROVER = "approver", "Approver in a team"
+    ADMIN = "admin", "Admin (every team)"
+    FINANCE = "finance", "Finance (reads every team)"
+    AUDITOR = "auditor", "Auditor (reads every team)"
+
+
+TEAM_GRANTS = (GroupGrant.ANALYST, GroupGrant.APPROVER)
+GLOBAL_GRANTS = (GroupGrant.ADMIN, GroupGrant.FINANCE, GroupGrant.AUDITOR)
+
+
+class GroupMapping(models.Model):
+    """One identity-provider group granting one role, edited by admins in the portal.
+
+    Team roles name a team; global roles name none. At each single sign-on the person's
+    roles are reconciled to the mappings of the groups they hold (``portal.oidc``).
+    """
+
+    group = models.CharField(max_length=255, help_text="Exactly as the identity provider sends it.")
+    grant = models.CharField(max_length=20, choices=GroupGrant.choices)
+    team = models.ForeignKey(
+        Team, on_delete=models.PROTECT, null=True, blank=True, related_name="group_mappings"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["group", "grant", "team__name"]
+        constraints = [
+            # One role per team and group: sign-in looks mappings up by group (this index
+            # leads with the group) and must not meet "analyst and approver" for one team.
+            models.UniqueConstraint(
+                fields=["group", "team"],
+                condition=models.Q(team__isnull=False),
+                name="group_mapping_one_role_per_team",
+            ),
+            models.UniqueConstraint(
+                fields=["group", "grant"],
+                condition=models.Q(team__isnull=True),
+                name="group_mapping_global_grant_unique",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(grant__in=[g.value for g in TEAM_GRANTS], team__isnull=False)
+                    | models.Q(grant__in=[g.value for g in GLOBAL_GRANTS], team__isnull=True)
+                ),
+                name="group_mapping_team_role_names_a_team",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        where = f" in {self.team}" if self.team_id else ""
+        return f"{self.group} → {self.grant}{where}"

@@ -177,6 +177,13 @@ def _evaluate(w: World) -> Call:
     return lambda: governance.compliance.evaluate_compliance(actor=w.admin)
 
 
+def _group_mapping_delete(w: World) -> Call:
+    mapping = portal.services.group_mapping_create(
+        actor=w.admin, group="portal-auditors", grant="auditor"
+    )
+    return lambda: portal.services.group_mapping_delete(actor=w.admin, mapping=mapping)
+
+
 # Each case sets up what the service needs (through services), then returns the call itself.
 # A change that takes several steps (an auto-approved request: request, then approval by the
 # system) writes one event per step; these cases take the one-step path.
@@ -208,6 +215,18 @@ CASES: dict[str, Callable[[World], Call]] = {
             actor=w.admin, membership=Membership.objects.get(user=w.outsider)
         )
     ),
+    "portal.services.user_provision": lambda w: (
+        lambda: portal.services.user_provision(actor=None, username="sso.person")
+    ),
+    "portal.services.user_global_roles_set": lambda w: (
+        lambda: portal.services.user_global_roles_set(actor=None, user=w.analyst, roles={"auditor"})
+    ),
+    "portal.services.group_mapping_create": lambda w: (
+        lambda: portal.services.group_mapping_create(
+            actor=w.admin, group="ds-analysts", grant="analyst", team=w.team
+        )
+    ),
+    "portal.services.group_mapping_delete": _group_mapping_delete,
     "portal.tokens.token_issue": lambda w: (
         lambda: portal.tokens.token_issue(actor=w.analyst, user=w.analyst, name="script")
     ),
