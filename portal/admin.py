@@ -50,6 +50,10 @@ class TeamAdmin(admin.ModelAdmin):
         # their costs and compliance results.
         return ["slug"] if obj else []
 
+    def get_prepopulated_fields(self, request: HttpRequest, obj: Team | None = None) -> Any:
+        # A read-only slug is not in the change form; prepopulating it there crashes the page.
+        return {} if obj else super().get_prepopulated_fields(request, obj)
+
     def save_model(self, request: HttpRequest, obj: Team, form: Any, change: bool) -> None:
         actor = request.user if isinstance(request.user, User) else None
         if change:
