@@ -26,6 +26,8 @@ if not DEBUG:
     env.require(["SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL"])
 
 SECRET_KEY = env.string("SECRET_KEY", "dev-only-not-secret-" + "x" * 40)
+# Old keys still accepted for signatures (sessions, password resets) while a rotation settles.
+SECRET_KEY_FALLBACKS = env.string_list("SECRET_KEY_FALLBACKS")
 ALLOWED_HOSTS = env.string_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.string_list("CSRF_TRUSTED_ORIGINS")
 
@@ -51,9 +53,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "portal.request_context.RequestContextMiddleware",
+    "portal.observability.ObservabilityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "portal.observability.ObservabilityMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -354,6 +356,11 @@ if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
     raise ImproperlyConfigured(
         f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {LOG_LEVEL!r}"
     )
+# JSON lines for log collectors in production, readable text for local runs. Every record
+# carries request_id, user_id, path, task_name and task_id (portal/observability.py).
+LOG_FORMAT = env.string("LOG_FORMAT", "text" if DEBUG else "json").lower()
+if LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -376,14 +383,6 @@ LOGGING = {
     "loggers": {"botocore": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
 }
 
-# --- Portal ---------------------------------------------------------------------------------
-PORTAL_NAME = env.string("PORTAL_NAME", "ML Workspaces")
-PORTAL_AGENCY = env.string("PORTAL_AGENCY", "An official website of your agency")
-# JSON lines for log collectors in production, readable text for local runs. Every record
-# carries request_id, user_id, path, task_name and task_id (portal/observability.py).
-LOG_FORMAT = env.string("LOG_FORMAT", "text" if DEBUG else "json").lower()
-if LOG_FORMAT not in {"json", "text"}:
-    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}")
 # --- Metrics (portal/metrics.py) ------------------------------------------------------------
 # /metrics answers a direct connection from these networks, or anyone with the bearer token;
 # a request relayed by a proxy (X-Forwarded-For) must carry the token.
@@ -405,3 +404,6 @@ if PROMETHEUS_MULTIPROC_DIR:
 WORKER_METRICS_PORT = env.integer("WORKER_METRICS_PORT", 0, minimum=0)
 WORKER_METRICS_ADDRESS = env.string("WORKER_METRICS_ADDRESS", "127.0.0.1")
 
+# --- Portal ---------------------------------------------------------------------------------
+PORTAL_NAME = env.string("PORTAL_NAME", "ML Workspaces")
+PORTAL_AGENCY = env.string("PORTAL_AGENCY", "An official website of your agency")
