@@ -43,6 +43,8 @@ def nav_items_for(user: User) -> list[NavItem]:
         items.append(NavItem("Audit", reverse("audit_list"), "audit"))
     if user.is_staff:
         items.append(NavItem("Administration", reverse("admin:index"), "admin"))
+    if user.is_portal_admin:
+        items.append(NavItem("Sign-in groups", reverse("sso_group_mappings"), "sso"))
     items.append(NavItem("API", reverse("api-docs"), "api"))
     return items
 
@@ -85,5 +87,8 @@ def navigation(request: HttpRequest) -> dict[str, object]:
         "open_budget_alerts": open_alerts,
         "portal_name": settings.PORTAL_NAME,
         "portal_agency": settings.PORTAL_AGENCY,
+        # The sign-in page offers single sign-on first when it is switched on.
+        "sso_enabled": settings.OIDC_ENABLED,
+        "sso_provider_name": settings.OIDC_PROVIDER_NAME,
         "nav_items": [NavItem(i.label, i.url, i.key, i is current) for i in items],
     }

@@ -8,6 +8,7 @@ the local AWS sandbox on 127.0.0.1. README.md has the full table of variables.
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import re
 from pathlib import Path
@@ -44,6 +45,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "axes",
     "portal",
     "governance",
     "workspaces",
@@ -63,6 +65,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: turns a locked-out sign-in into the lockout page (django-axes).
+    "axes.middleware.AxesMiddleware",
 ]
 
 if not DEBUG:
@@ -138,6 +142,59 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    # Refuses a locked-out username before any password is checked (django-axes).
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# --- Single sign-on (OpenID Connect, mozilla-django-oidc); docs/sso.md ----------------------
+OIDC_ENABLED = env.boolean("OIDC_ENABLED", default=False)
+OIDC_PROVIDER_NAME = env.string("OIDC_PROVIDER_NAME", "your agency account")
+OIDC_RP_CLIENT_ID = env.string("OIDC_RP_CLIENT_ID")
+OIDC_RP_CLIENT_SECRET = env.string("OIDC_RP_CLIENT_SECRET")
+_HTTP = ("https", "http")
+# The discovery document fills in any endpoint not given explicitly (portal.oidc).
+OIDC_OP_DISCOVERY = env.url("OIDC_OP_DISCOVERY", schemes=_HTTP)
+OIDC_OP_AUTHORIZATION_ENDPOINT = env.url("OIDC_OP_AUTHORIZATION_ENDPOINT", schemes=_HTTP)
+OIDC_OP_TOKEN_ENDPOINT = env.url("OIDC_OP_TOKEN_ENDPOINT", schemes=_HTTP)
+OIDC_OP_USER_ENDPOINT = env.url("OIDC_OP_USER_ENDPOINT", schemes=_HTTP)
+OIDC_OP_JWKS_ENDPOINT = env.url("OIDC_OP_JWKS_ENDPOINT", schemes=_HTTP)
+OIDC_RP_SIGN_ALGO = env.string("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = env.string("OIDC_RP_SCOPES", "openid email profile")
+OIDC_USERNAME_CLAIM = env.string("OIDC_USERNAME_CLAIM", "preferred_username")
+OIDC_GROUPS_CLAIM = env.string("OIDC_GROUPS_CLAIM", "groups")
+OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = env.integer(
+    "OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS", 15 * 60, minimum=60
+)
+OIDC_USE_PKCE = True
+OIDC_TIMEOUT = 10  # seconds for each call to the identity provider
+OIDC_AUTHENTICATE_CLASS = "portal.oidc.SignInView"
+OIDC_CALLBACK_CLASS = "portal.oidc.CallbackView"
+if OIDC_ENABLED:
+    if not OIDC_RP_CLIENT_ID or not (OIDC_OP_DISCOVERY or OIDC_OP_AUTHORIZATION_ENDPOINT):
+        raise ImproperlyConfigured(
+            "OIDC_ENABLED needs OIDC_RP_CLIENT_ID and either OIDC_OP_DISCOVERY or the"
+            " OIDC_OP_*_ENDPOINT variables"
+        )
+    AUTHENTICATION_BACKENDS.append("portal.oidc.PortalOIDCBackend")
+    # Silently renews the ID token with the provider every OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS.
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+        "portal.oidc.SessionRefresh",
+    )
+
+# --- Break-glass lockout (django-axes): local passwords only ---------------------------------
+AXES_FAILURE_LIMIT = env.integer("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env.integer("AXES_COOLOFF_MINUTES", 15, minimum=1))
+# Per username, whatever the address: guessing from many machines is stopped too. The price
+# (anyone can lock a known name for the cool-off) is paid only by break-glass accounts.
+AXES_LOCKOUT_PARAMETERS = ["username"]
+# axes.W006 warns that a lockout without the address can be dodged by rotating user agents or
+# cookies; a lockout keyed on the username alone cannot be, so the warning does not apply.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "portal.sso_views.locked_out"
 
 # --- Internationalisation -------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

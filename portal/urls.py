@@ -37,13 +37,14 @@ urlpatterns = [
     path("", include("workspaces.schedule_urls")),
     path("", include("governance.urls")),
     path("", include("costs.urls")),
+    path("", include("portal.sso_urls")),
     path("healthz", login_not_required(health.healthz), name="healthz"),
     path("readyz", login_not_required(health.readyz), name="readyz"),
+    # Guarded by its own rule (portal/metrics.py): allowed networks or a bearer token.
+    path("metrics", login_not_required(metrics.metrics_view), name="metrics"),
     path("api/v1/", include("portal.api.urls")),
     path("api/v1/", include("governance.api.urls")),
     path("api/v1/", include("costs.api.urls")),
-    # Guarded by its own rule (portal/metrics.py): allowed networks or a bearer token.
-    path("metrics", login_not_required(metrics.metrics_view), name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # DRF views opt out of LoginRequiredMiddleware; the docs page is for people, so it redirects.
     path(

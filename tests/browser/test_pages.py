@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 EXPECTED_NAV = {
     "analyst": ["home", "catalog", "workspaces", "teams", "api"],
     "approver": ["home", "catalog", "workspaces", "approvals", "teams", "audit", "api"],
-    "admin": ["home", "approvals", "teams", "costs", "compliance", "audit", "admin", "api"],
+    "admin": ["home", "approvals", "teams", "costs", "compliance", "audit", "admin", "sso", "api"],
     "finance": ["home", "teams", "costs", "api"],
     "auditor": ["home", "teams", "costs", "compliance", "audit", "api"],
     "outsider": ["home", "catalog", "workspaces", "teams", "api"],
