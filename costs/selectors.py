@@ -278,6 +278,9 @@ def _pivot(
         (k for k in labels if totals.get(k)), key=lambda k: (-totals[k], labels[k].label)
     )
     shown, rest = ranked[:top], set(ranked[top:])
+    # A catch-all column with nothing in it is noise, except untagged spend: saying it is
+    # zero is the point.
+    fixed = [c for c in fixed if c.key == UNTAGGED.key or totals.get(c.key)]
     columns = [labels[k] for k in shown]
     if rest:
         columns.append(Column("other", other_label))
@@ -595,10 +598,9 @@ def _breakdown(
             continue
         share = (amount * 100 / grand).quantize(Decimal("0.1")) if grand else ZERO
         rows.append(TableRow(column.key, column.label, [money(amount), share], url=column.url))
-    rows.append(TableRow("total", "Total", [money(grand), Decimal(100) if grand else ZERO]))
-    return CostTable(
-        first_column, [Column("usd", "Spend (USD)"), Column("share", "Share (%)")], rows
-    )
+    rows.append(TableRow("total", "Total", [money(grand), Decimal("100.0") if grand else ZERO]))
+    columns = [Column("usd", "Spend (USD)"), Column("share", "Share (%)", kind="percent")]
+    return CostTable(first_column, columns, rows)
 
 
 def _drill(

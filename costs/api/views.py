@@ -67,7 +67,7 @@ class TeamCostsView(APIView):
 
     def get(self, request: Request, slug: str) -> Response:
         team = permissions.cost_team_for_user(_user(request), slug)
-        filters = _cleaned(CostFilter(request.query_params or None))
+        filters = _cleaned(CostFilter(request.query_params))
         filters = {k: filters[k] for k in ("start", "end", "granularity")}
         drill = selectors.team_drill(team, **filters)
         series = drill.series
