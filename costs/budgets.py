@@ -133,16 +133,21 @@ def _push(config: dict[str, Any]) -> None:
     except aws.ClientError as exc:
         if aws.error_code(exc) != "NotFoundException":
             raise
-        client.create_budget(
-            AccountId=account,
-            Budget=body,
-            NotificationsWithSubscribers=[
-                {"Notification": n, "Subscribers": subscribers} for n in wanted.values()
-            ]
-            if subscribers
-            else [],
-        )
-        return
+        try:
+            client.create_budget(
+                AccountId=account,
+                Budget=body,
+                NotificationsWithSubscribers=[
+                    {"Notification": n, "Subscribers": subscribers} for n in wanted.values()
+                ]
+                if subscribers
+                else [],
+            )
+            return
+        except aws.ClientError as exc:
+            # Created meanwhile by a concurrent push (the task and the sync): update it.
+            if aws.error_code(exc) != "DuplicateRecordException":
+                raise
     client.update_budget(AccountId=account, NewBudget=body)
     current = client.describe_notifications_for_budget(
         AccountId=account, BudgetName=name, MaxResults=100

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -99,8 +100,8 @@ def team_budget_set(
     actor: User | None,
     team: Team,
     monthly_usd: Decimal,
-    actual_thresholds: list[int] | None = None,
-    forecast_thresholds: list[int] | None = None,
+    actual_thresholds: Sequence[int | str] | None = None,
+    forecast_thresholds: Sequence[int | str] | None = None,
 ) -> TeamBudget:
     """Set a team's monthly budget and the percentages that raise alerts; the matching AWS
     Budget is pushed by a task once this commits (a failed push is recorded on the budget,

@@ -132,7 +132,7 @@ def test_the_aws_budget_has_the_team_filter_thresholds_and_subscribers(
 ) -> None:
     sb = sandbox_clean
     budget = team_budget_set(actor=world.finance, team=world.team, monthly_usd=Decimal("900"))
-    assert push_team_budget.apply(args=[world.team.pk]).get() == "pushed"
+    assert push_team_budget.apply(args=(world.team.pk,)).get() == "pushed"
 
     budget.refresh_from_db()
     assert budget.aws_budget_name == "portal-data-science"

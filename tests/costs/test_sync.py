@@ -91,7 +91,7 @@ def test_sync_equals_the_ledger_per_workspace_team_and_day_with_the_untagged_row
     expected: dict[tuple[dt.date, int | None], Decimal] = defaultdict(Decimal)
     for (day, tag, _service), amount in truth.items():
         expected[(day, team_of.get(tag))] += amount
-    rollup = {
+    rollup: dict[tuple[dt.date, int | None], Decimal] = {
         (r["day"], r["team_id"]): r["total"]
         for r in TeamDailyCost.objects.values("day", "team_id").annotate(total=Sum("amount_usd"))
     }
@@ -308,3 +308,55 @@ def test_a_daily_sync_makes_a_fixed_number_of_requests_for_6_or_60_teams(
         f"{small_time:.2f}s; 60 teams/2,000 workspaces: {large.ce_requests} CE requests "
         f"({large.pages} pages) in {large_time:.2f}s"
     )
+
+
+# --- end to end on a real worker ----------------------------------------------------------------
+
+
+def _wait_for(check: Any, log: Any, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.25)
+    raise AssertionError("timed out\n" + log.read_text(errors="replace")[-4000:])
+
+
+@pytest.mark.worker
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_scheduled_task_syncs_end_to_end_on_a_real_worker(
+    world: World, sandbox_clean: Sandbox, portal_on_sandbox: Sandbox, worker: Any
+) -> None:
+    from costs.models import BudgetAlert, TeamBudget
+    from costs.tasks import sync_costs
+
+    sb = sandbox_clean
+    sb.control.cost_tags(active=COST_TAGS)
+    offering = published_offering(world.team)
+    ws = make_workspaces(world.team, world.project, world.analyst, offering, 2)
+    sb.control.ledger([usage(w, d, 30.0) for d in days_back(3) for w in ws])
+    # Setting the budget enqueues its push to AWS Budgets on the worker.
+    team_budget_set(actor=world.finance, team=world.team, monthly_usd=Decimal("100"))
+    _wait_for(
+        lambda: TeamBudget.objects.filter(team=world.team).exclude(aws_config_hash="").exists(),
+        worker,
+    )
+
+    sync_costs.delay()
+    run = _wait_for(
+        lambda: CostSyncRun.objects.exclude(status=CostSyncRun.Status.RUNNING).first(), worker
+    )
+    assert run.status == CostSyncRun.Status.SUCCEEDED, run.error
+    assert run.ce_requests == 1 + run.pages
+    assert_equals_ledger(sb, run)
+    assert BudgetAlert.objects.filter(team=world.team, kind="actual").count() >= 1
+    budget = TeamBudget.objects.get(team=world.team)
+    assert budget.aws_error == ""
+    assert budget.aws_synced_at is not None
+    names = [
+        b["BudgetName"]
+        for b in sb.client("budgets").describe_budgets(AccountId="123456789012")["Budgets"]
+    ]
+    assert names == ["portal-data-science"]

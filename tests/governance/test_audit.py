@@ -166,6 +166,23 @@ def _cancel(w: World) -> Call:
     return lambda: workspaces.services.workspace_cancel(actor=w.analyst, workspace=workspace)
 
 
+def _alert_acknowledge(w: World) -> Call:
+    from django.utils import timezone
+
+    from costs.models import BudgetAlert
+
+    alert = BudgetAlert.objects.create(
+        team=w.team,
+        month=timezone.localdate().replace(day=1),
+        kind=BudgetAlert.Kind.ACTUAL,
+        threshold_percent=80,
+        budget_usd=Decimal("100"),
+        amount_usd=Decimal("81"),
+        raised_at=timezone.now(),
+    )
+    return lambda: costs.services.budget_alert_acknowledge(actor=w.finance, alert=alert)
+
+
 def _constraint_update(w: World) -> Call:
     constraint = published_offering(w.team).constraint
     return lambda: governance.services.constraint_update(
@@ -254,6 +271,7 @@ CASES: dict[str, Callable[[World], Call]] = {
             actor=w.finance, team=w.team, monthly_usd=Decimal("900")
         )
     ),
+    "costs.services.budget_alert_acknowledge": _alert_acknowledge,
     "governance.services.constraint_update": _constraint_update,
     "governance.services.team_settings_set": _settings,
     "governance.compliance.evaluate_compliance": _evaluate,
