@@ -501,6 +501,11 @@ class ScaleBuilder:
             else:
                 owner = rng.choice(team.analysts if rng.random() < 0.9 else team.approvers)
             state = rng.choice(live_states if live else past_states)
+            if live and i == persona_live and not persona:
+                # Whatever the size, the largest team's approvers have a request to decide
+                # (pages then run the same queries on a small and a big dataset).
+                team, state = self.teams[0], State.PENDING_APPROVAL
+                owner = team.analysts[0]
             offering = rng.choices(self.offerings, [6, 3, 1][: len(self.offerings)])[0]
             c = constraints[offering.pk]
             instance_type = rng.choice(c.allowed_instance_types)
@@ -656,6 +661,10 @@ class ScaleBuilder:
         notebooks = [w for w in self.workspaces if w.state in (State.AVAILABLE, State.STOPPED)]
         # A few notebooks break a control and keep it broken; some were launched outside.
         broken = {w.pk: rng.choice(list(Control)[1:]) for w in notebooks if rng.random() < 0.03}
+        # At least one failing notebook in the largest team, whatever the size.
+        first = next((w for w in notebooks if w.team is self.teams[0]), None)
+        if first is not None:
+            broken.setdefault(first.pk, Control.TAGS)
         unmanaged = [
             (rng.choice(self.teams), f"handmade-{rng.choice(_WORDS)}-{n}")
             for n in range(max(1, len(self.teams) // 6))
