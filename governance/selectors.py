@@ -189,7 +189,8 @@ def evidence_rows(
 ) -> QuerySet[ComplianceResult]:
     """Result rows for the filters; ``filters`` is an ``EvidenceFilter``'s cleaned data."""
     rows = ComplianceResult.objects.filter(team=team).select_related("workspace")
-    if filters.get("scope") == "history":
+    history = filters.get("scope") == "history"
+    if history:
         if filters.get("start"):
             rows = rows.filter(evaluated_at__date__gte=filters["start"])
         if filters.get("end"):
@@ -206,6 +207,10 @@ def evidence_rows(
         rows = rows.filter(workspace__isnull=False)
     elif filters.get("managed") == "no":
         rows = rows.filter(workspace__isnull=True)
+    if not history:
+        # One run: every row has the run's time, so the order is the unique index's
+        # (run, team, resource_name, control) and a page reads only its own rows.
+        return rows.order_by("resource_name", "control", "id")
     return rows.order_by("-evaluated_at", "resource_name", "control", "id")
 
 
