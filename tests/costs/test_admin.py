@@ -61,7 +61,11 @@ def test_finance_with_admin_access_sets_budgets_but_not_prices(
     assert TeamBudget.objects.get(team=world.team).monthly_usd == Decimal("2500.00")
     event = AuditEvent.objects.get(action="budget.set")
     assert event.actor == world.finance
-    assert event.after == {"monthly_usd": "2500"}
+    assert event.after == {
+        "monthly_usd": "2500.00",
+        "actual_thresholds": [50, 80, 100],
+        "forecast_thresholds": [100],
+    }
 
 
 def test_a_budget_change_in_the_admin_is_audited_with_before_and_after(
