@@ -506,6 +506,10 @@ class ScaleBuilder:
                 # (pages then run the same queries on a small and a big dataset).
                 team, state = self.teams[0], State.PENDING_APPROVAL
                 owner = team.analysts[0]
+            elif live and i == persona_live + 1 and not persona:
+                # ... and the approver persona has a workspace of their own.
+                team, owner = self.teams[0], self.users["scale-approver"]
+                state = State.AVAILABLE
             offering = rng.choices(self.offerings, [6, 3, 1][: len(self.offerings)])[0]
             c = constraints[offering.pk]
             instance_type = rng.choice(c.allowed_instance_types)
@@ -812,7 +816,6 @@ class ScaleBuilder:
                 """  # noqa: S608 (table names from the models, no input)
             )
             self.counts["team_daily_costs"] = cursor.rowcount
-            cursor.execute(f"ANALYZE {DailyCost._meta.db_table}")
             cursor.execute(f"ANALYZE {TeamDailyCost._meta.db_table}")
         finished = self.now
         CostSyncRun.objects.create(
@@ -922,7 +925,9 @@ class ScaleBuilder:
                    "team_id", "before", "after", "reason", "request_id")  # fmt: skip
         self.counts["audit_events"] = _copy(AuditEvent._meta.db_table, columns, self.audit)
         with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {AuditEvent._meta.db_table}")
+            # Fresh statistics for every table just loaded, or the first pages are planned
+            # as if the tables were empty.
+            cursor.execute("ANALYZE")
 
 
 def build(spec: ScaleSpec, log: Log | None = None) -> dict[str, int]:
