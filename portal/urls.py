@@ -54,3 +54,7 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
 ]
+
+# The API's URLs answer errors Django raises before any DRF view in the API's JSON shape.
+handler404 = "portal.api.errors.not_found"
+handler500 = "portal.api.errors.server_error"

@@ -22,7 +22,7 @@ from governance.api.serializers import (
     TeamComplianceOutSerializer,
 )
 from governance.models import AuditEvent
-from portal.api.serializers import ErrorOutSerializer
+from portal.api.serializers import ErrorOutSerializer, field_errors_serializer
 from portal.models import User
 
 
@@ -32,7 +32,13 @@ def _user(request: Request) -> User:
 
 def _cleaned(form: forms.Form) -> dict[str, Any]:
     if not form.is_valid():
-        raise exceptions.ValidationError(form.errors.get_json_data(escape_html=True))
+        # The API's one shape for a 400: each field with its messages (as the other apps).
+        raise exceptions.ValidationError(
+            {
+                field: [str(message) for message in messages]
+                for field, messages in form.errors.items()
+            }
+        )
     return form.cleaned_data
 
 
@@ -54,8 +60,14 @@ def _query_parameters(form_class: type[forms.Form]) -> list[OpenApiParameter]:
     ]
 
 
+def _filter_errors(name: str, form_class: type[forms.Form]) -> OpenApiResponse:
+    return OpenApiResponse(
+        field_errors_serializer(name, form_class.base_fields),
+        description="A filter is not valid: each field with what is wrong with it.",
+    )
+
+
 ERRORS = {
-    400: OpenApiResponse(ErrorOutSerializer, description="A filter is not valid."),
     401: ErrorOutSerializer,
     403: OpenApiResponse(ErrorOutSerializer, description="Your role cannot read this."),
     404: OpenApiResponse(ErrorOutSerializer, description="No such team, or not yours."),
@@ -64,7 +76,11 @@ ERRORS = {
 
 @extend_schema(
     parameters=[*_query_parameters(selectors.EvidenceFilter), OpenApiParameter("page", int)],
-    responses={200: TeamComplianceOutSerializer, **ERRORS},
+    responses={
+        200: TeamComplianceOutSerializer,
+        400: _filter_errors("EvidenceFilterErrors", selectors.EvidenceFilter),
+        **ERRORS,
+    },
 )
 class TeamComplianceView(APIView):
     """A team's latest score, pass/fail per control, and the evidence rows for the filters
@@ -96,7 +112,11 @@ class TeamComplianceView(APIView):
 
 @extend_schema(
     parameters=_query_parameters(selectors.AuditFilter),
-    responses={200: AuditEventOutSerializer(many=True), **ERRORS},
+    responses={
+        200: AuditEventOutSerializer(many=True),
+        400: _filter_errors("AuditFilterErrors", selectors.AuditFilter),
+        **ERRORS,
+    },
 )
 class AuditEventListView(generics.ListAPIView):
     """Audit events, newest first, with the audit page's filters: everything for auditors and
