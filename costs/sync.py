@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -49,6 +49,7 @@ SINGLE_WINDOW_DAYS = 62
 # when catching up after an outage.
 CATCH_UP_DAYS = 365
 BATCH = 5000
+ADVISORY_LOCK = 7_007_001  # "issue 7, cost rows": any constant no other code uses
 
 Key = tuple[dt.date, str, str]
 
@@ -257,6 +258,11 @@ def _workspaces_by_tag(tags: set[str]) -> dict[str, tuple[uuid.UUID, int, int | 
 def store_costs(start: dt.date, end: dt.date, groups: dict[Key, Decimal]) -> int:
     """Make the window's rows exactly ``groups``; rebuild the per-team rollup of its days.
     Call inside a transaction."""
+    if connection.vendor == "postgresql":
+        # Two syncs at once (the schedule and a backfill) would each delete and re-insert the
+        # rollup of the same days and leave both copies; one writer at a time.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK])
     window = DailyCost.objects.filter(day__gte=start, day__lt=end)
     stale = [
         pk

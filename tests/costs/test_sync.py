@@ -310,6 +310,48 @@ def test_a_daily_sync_makes_a_fixed_number_of_requests_for_6_or_60_teams(
     )
 
 
+@pytest.mark.django_db(transaction=True)
+def test_two_syncs_at_once_leave_one_rollup(
+    world: World, sb: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from django.db import connection
+
+    from costs import sync as sync_module
+
+    offering = published_offering(world.team)
+    ws = make_workspaces(world.team, world.project, world.analyst, offering, 30)
+    sb.control.ledger([usage(w, d, 1.0) for d in days_back(4) for w in ws])
+    runs: list[CostSyncRun] = []
+    # Every run reaches its writes at the same moment.
+    barrier = threading.Barrier(3, timeout=30)
+    store = sync_module.store_costs
+
+    def store_together(*args: Any) -> int:
+        barrier.wait()
+        return store(*args)
+
+    monkeypatch.setattr(sync_module, "store_costs", store_together)
+
+    def sync() -> None:
+        try:
+            runs.append(cost_sync())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sync) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert [r.status for r in runs] == [CostSyncRun.Status.SUCCEEDED] * 3
+    assert DailyCost.objects.count() == 120
+    # The rollup holds each (day, team, project) once: no copy from a concurrent run.
+    assert TeamDailyCost.objects.count() == 4
+    assert TeamDailyCost.objects.aggregate(t=Sum("amount_usd"))["t"] == Decimal("120")
+
+
 # --- end to end on a real worker ----------------------------------------------------------------
 
 
