@@ -226,6 +226,12 @@ class ComplianceResult(models.Model):
         indexes = [
             # Evidence history for a date range, per team.
             models.Index(fields=["team", "evaluated_at"], name="compliance_team_time_idx"),
+            # The team page's failing notebooks and per-control counts of one run, without
+            # reading the run's passing rows (2,000 for a large team).
+            models.Index(
+                fields=["run", "team", "status", "resource_name"],
+                name="compliance_result_status_idx",
+            ),
         ]
 
     def __str__(self) -> str:
