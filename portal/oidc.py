@@ -31,6 +31,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
+from django.views import View
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.middleware import SessionRefresh as BaseSessionRefresh
 from mozilla_django_oidc.views import (
@@ -258,11 +259,14 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
     def update_user(self, user: User, claims: dict[str, Any]) -> User:
         if not user.is_active:
             self._fail("Your portal account is disabled. Ask a portal administrator.")
+        # Name and e-mail follow the provider; a claim it did not send leaves the field alone.
         first, last = _names(claims)
-        email = str(claims.get("email") or user.email)
-        if (user.first_name, user.last_name, user.email) != (first or user.first_name, last, email):
-            user.first_name, user.last_name, user.email = first or user.first_name, last, email
-            user.save(update_fields=["first_name", "last_name", "email"])
+        sent = {"first_name": first, "last_name": last, "email": str(claims.get("email") or "")}
+        changed = [name for name, value in sent.items() if value and getattr(user, name) != value]
+        for name in changed:
+            setattr(user, name, sent[name].strip())
+        if changed:
+            user.save(update_fields=changed)
         groups = groups_from_claims(claims)
         done = reconcile_roles(user, groups)
         logger.info(
@@ -308,7 +312,9 @@ class SignInView(OIDCAuthenticationRequestView):
     """Sends the browser to the identity provider (404 while single sign-on is off)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        # The endpoint is read in get(): discovery may need the network.
+        # Not the library's __init__: the endpoint is read in get(), as discovery may need
+        # the network.
+        View.__init__(self, *args, **kwargs)
         self.OIDC_RP_CLIENT_ID = settings.OIDC_RP_CLIENT_ID
 
     @staticmethod

@@ -138,6 +138,21 @@ def test_a_removed_group_takes_its_role_back_at_the_next_sign_in(
     assert removed.count() == 2
 
 
+def test_name_and_email_follow_the_provider_and_a_missing_claim_leaves_them(
+    mappings: World, client: Client, oidc_provider: Provider
+) -> None:
+    oidc_provider.person("jo", groups=["ds-analysts"], name="Jo March", email="jo@agency.example")
+    sign_in(client, oidc_provider, "jo")
+    jo = User.objects.get(username="jo")
+    assert (jo.first_name, jo.last_name, jo.email) == ("Jo", "March", "jo@agency.example")
+
+    oidc_provider.person("jo", groups=["ds-analysts"], given_name="Josephine", email="")
+    client.logout()
+    sign_in(client, oidc_provider, "jo")
+    jo.refresh_from_db()
+    assert (jo.first_name, jo.last_name, jo.email) == ("Josephine", "March", "jo@agency.example")
+
+
 def test_roles_granted_by_hand_are_left_alone(
     mappings: World, client: Client, oidc_provider: Provider
 ) -> None:
