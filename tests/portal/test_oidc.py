@@ -6,6 +6,7 @@ with the provider when it is stale."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,6 +20,7 @@ from portal import oidc, services
 from portal.models import GroupGrant, Membership, MembershipSource, Role, User
 from tests.conftest import World
 from tests.factories import UserFactory, member
+from tests.portal.test_settings_startup import PRODUCTION, manage
 from tests.support.oidc import (  # noqa: F401 (fixtures)
     Provider,
     oidc_provider_fixture,
@@ -341,3 +343,41 @@ def test_local_sign_ins_are_never_sent_to_the_provider(
     response = client.post(reverse("login"), {"username": "analyst", "password": password})
     assert response.status_code == 302
     assert client.get("/teams/").status_code == 200
+
+
+# --- start-up ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"OIDC_ENABLED": "true", "OIDC_OP_DISCOVERY": "https://login.agency.example"},
+        {"OIDC_ENABLED": "true", "OIDC_RP_CLIENT_ID": "ml-portal"},
+    ],
+    ids=["no_client_id", "no_provider"],
+)
+def test_start_up_refuses_single_sign_on_without_a_client_and_a_provider(
+    env: dict[str, str],
+) -> None:
+    result = manage("check", env={**PRODUCTION, **env})
+    assert result.returncode != 0
+    assert "OIDC_ENABLED needs OIDC_RP_CLIENT_ID and either OIDC_OP_DISCOVERY" in result.stderr
+
+
+def test_start_up_reads_the_client_secret_from_a_file(tmp_path: Path) -> None:
+    secret = tmp_path / "oidc_secret"
+    secret.write_text("s3cret-from-a-file\n", encoding="utf-8")
+    result = manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; print(settings.OIDC_RP_CLIENT_SECRET)",
+        env={
+            **PRODUCTION,
+            "OIDC_ENABLED": "true",
+            "OIDC_RP_CLIENT_ID": "ml-portal",
+            "OIDC_OP_DISCOVERY": "https://login.agency.example",
+            "OIDC_RP_CLIENT_SECRET_FILE": str(secret),
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "s3cret-from-a-file"
