@@ -1,11 +1,21 @@
 """The Cost Explorer sync: daily costs per workspace tag and service, then tag status,
 forecasts, AWS Budgets and the portal's own budget alerts.
 
-One paginated ``get_cost_and_usage`` sequence serves every team (grouped by the
-``portal:workspace`` tag and by service), and one ``list_cost_allocation_tags`` call checks the
-tags: the number of Cost Explorer requests (USD 0.01 each) is ``1 + pages`` whatever the number
-of teams or workspaces. Forecasts are computed from the portal's own rows (``costs.forecast``),
-not with ``get_cost_forecast`` per team.
+Every sync makes the same four Cost Explorer request sequences whatever the number of teams
+or workspaces: one ``list_cost_allocation_tags`` call checks the tags; one monthly
+``get_cost_and_usage`` grouped by the ``portal:workspace`` and ``portal:team`` tags, and one
+grouped by the ``portal:workspace`` and ``portal:project`` tags, say which team and project
+each workspace tag was spent under (``fetch_tag_owners``); one daily ``get_cost_and_usage``
+grouped by the ``portal:workspace`` tag and by service (one per month for a backfill) gives
+the amounts. The number of requests (USD 0.01 each) is ``1 + pages``: four when each answer
+fits one page. Forecasts are computed from the portal's own rows (``costs.forecast``), not
+with ``get_cost_forecast`` per team.
+
+A workspace tag that is a portal workspace's id takes that workspace's team and project. Any
+other non-empty workspace tag (a notebook made outside the portal, or one whose workspace was
+deleted) takes the team its ``portal:team`` tag names, when that is a portal team, and the
+project its ``portal:project`` tag names, when that is a project of that team; otherwise it has
+no team. Untagged spend (an empty workspace tag) never has one. Totals stay equal to AWS's.
 
 Days are UTC dates, as Cost Explorer's are. Its data lags about a day, so a sync reads up to
 yesterday (``End`` is today, exclusive) and re-reads the last ``COST_SYNC_LOOKBACK_DAYS`` days
@@ -31,15 +41,17 @@ from django.utils import timezone
 
 from costs.models import CostSyncRun, CostTagStatus, DailyCost, TeamDailyCost
 from portal import aws
+from portal.models import Project, Team
 from workspaces.models import Workspace
 
 logger = logging.getLogger(__name__)
 
 WORKSPACE_TAG = "portal:workspace"
 TEAM_TAG = "portal:team"
+PROJECT_TAG = "portal:project"
 # The tags cost pages depend on: the sync groups by the workspace tag, AWS Budgets filter on
 # the team tag, and the project tag lets AWS's own console show the same split.
-COST_TAG_KEYS = (TEAM_TAG, "portal:project", WORKSPACE_TAG)
+COST_TAG_KEYS = (TEAM_TAG, PROJECT_TAG, WORKSPACE_TAG)
 METRIC = "UnblendedCost"
 MICRO = Decimal("0.000001")
 # A window longer than this is read one calendar month at a time (backfills), each month in
@@ -52,6 +64,8 @@ BATCH = 5000
 ADVISORY_LOCK = 7_007_001  # "issue 7, cost rows": any constant no other code uses
 
 Key = tuple[dt.date, str, str]
+# Workspace tag -> (team id, project id) for spend not on a portal workspace.
+Owners = dict[str, tuple[int, int | None]]
 
 
 def ce_today() -> dt.date:
@@ -128,12 +142,14 @@ def cost_sync(
     run = CostSyncRun.objects.create(kind=kind, start_day=start, end_day=end)
     try:
         tag_statuses_check(run)
+        # Once for the whole window, even when a backfill loads it month by month.
+        owners = fetch_tag_owners(run, start, end)
         for chunk_start, chunk_end in chunks(
             start, end, by_month=kind == CostSyncRun.Kind.BACKFILL
         ):
             groups = fetch_costs(run, chunk_start, chunk_end)
             with transaction.atomic():
-                run.rows_upserted += store_costs(chunk_start, chunk_end, groups)
+                run.rows_upserted += store_costs(chunk_start, chunk_end, groups, owners)
             run.save(update_fields=["ce_requests", "pages", "rows_upserted"])
         _after_costs(today)
     except Exception as exc:
@@ -206,9 +222,22 @@ def _tag_value(group_key: str) -> str:
     return group_key.partition("$")[2][:64]
 
 
+def _cost_pages(run: CostSyncRun, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every page of one ``get_cost_and_usage`` request sequence, each request counted."""
+    ce = aws.client("ce")
+    token: str | None = None
+    while True:
+        run.ce_requests += 1
+        page = ce.get_cost_and_usage(**params, **({"NextPageToken": token} if token else {}))
+        run.pages += 1
+        yield page
+        token = page.get("NextPageToken")
+        if not token:
+            return
+
+
 def fetch_costs(run: CostSyncRun, start: dt.date, end: dt.date) -> dict[Key, Decimal]:
     """Every (day, workspace tag, service) amount of ``[start, end)``, all pages."""
-    ce = aws.client("ce")
     params: dict[str, Any] = {
         "TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()},
         "Granularity": "DAILY",
@@ -219,11 +248,7 @@ def fetch_costs(run: CostSyncRun, start: dt.date, end: dt.date) -> dict[Key, Dec
         ],
     }
     groups: dict[Key, Decimal] = defaultdict(Decimal)
-    token: str | None = None
-    while True:
-        run.ce_requests += 1
-        page = ce.get_cost_and_usage(**params, **({"NextPageToken": token} if token else {}))
-        run.pages += 1
+    for page in _cost_pages(run, params):
         for result in page.get("ResultsByTime", []):
             day = dt.date.fromisoformat(result["TimePeriod"]["Start"])
             for group in result.get("Groups", []):
@@ -231,10 +256,58 @@ def fetch_costs(run: CostSyncRun, start: dt.date, end: dt.date) -> dict[Key, Dec
                 service = keys[1][:128] if len(keys) > 1 else ""
                 amount = Decimal(group["Metrics"][METRIC]["Amount"])
                 groups[(day, _tag_value(keys[0]), service)] += amount
-        token = page.get("NextPageToken")
-        if not token:
-            break
     return {key: value.quantize(MICRO) for key, value in groups.items() if value}
+
+
+def fetch_tag_values(
+    run: CostSyncRun, start: dt.date, end: dt.date, tag_key: str
+) -> dict[str, str]:
+    """Workspace tag -> the value of ``tag_key`` that carried most of its spend in
+    ``[start, end)`` (ties go to the first value in alphabetical order): one monthly request
+    sequence, whatever the number of teams. Untagged spend on either side is left out."""
+    params: dict[str, Any] = {
+        "TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()},
+        "Granularity": "MONTHLY",
+        "Metrics": [METRIC],
+        "GroupBy": [{"Type": "TAG", "Key": WORKSPACE_TAG}, {"Type": "TAG", "Key": tag_key}],
+    }
+    spent: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for page in _cost_pages(run, params):
+        for result in page.get("ResultsByTime", []):
+            for group in result.get("Groups", []):
+                keys = group["Keys"]
+                workspace_tag = _tag_value(keys[0])
+                value = keys[1].partition("$")[2] if len(keys) > 1 else ""
+                if workspace_tag and value:
+                    spent[(workspace_tag, value)] += Decimal(group["Metrics"][METRIC]["Amount"])
+    best: dict[str, str] = {}
+    for (workspace_tag, value), _amount in sorted(spent.items(), key=lambda i: (-i[1], i[0][1])):
+        best.setdefault(workspace_tag, value)
+    return best
+
+
+def fetch_tag_owners(run: CostSyncRun, start: dt.date, end: dt.date) -> Owners:
+    """Workspace tag -> (team, project) from the spend's own ``portal:team`` and
+    ``portal:project`` tags, for tags naming a portal team (two request sequences, two
+    queries). The project is kept only when it is one of that team's."""
+    team_slugs = fetch_tag_values(run, start, end, TEAM_TAG)
+    project_slugs = fetch_tag_values(run, start, end, PROJECT_TAG)
+    team_ids = dict(
+        Team.objects.filter(slug__in=set(team_slugs.values())).values_list("slug", "pk")
+    )
+    project_ids = {
+        (team_id, slug): pk
+        for pk, team_id, slug in Project.objects.filter(
+            team_id__in=team_ids.values(), slug__in=set(project_slugs.values())
+        ).values_list("pk", "team_id", "slug")
+    }
+    owners: Owners = {}
+    for workspace_tag, team_slug in team_slugs.items():
+        team_id = team_ids.get(team_slug)
+        if team_id is not None:
+            project = project_slugs.get(workspace_tag, "")
+            owners[workspace_tag] = (team_id, project_ids.get((team_id, project)))
+    return owners
 
 
 def _workspaces_by_tag(tags: set[str]) -> dict[str, tuple[uuid.UUID, int, int | None]]:
@@ -255,9 +328,13 @@ def _workspaces_by_tag(tags: set[str]) -> dict[str, tuple[uuid.UUID, int, int | 
     return {tag: found[str(pk)] for tag, pk in ids.items() if str(pk) in found}
 
 
-def store_costs(start: dt.date, end: dt.date, groups: dict[Key, Decimal]) -> int:
+def store_costs(
+    start: dt.date, end: dt.date, groups: dict[Key, Decimal], owners: Owners | None = None
+) -> int:
     """Make the window's rows exactly ``groups``; rebuild the per-team rollup of its days.
-    Call inside a transaction."""
+    A portal workspace's rows take its team and project; other non-empty workspace tags take
+    theirs from ``owners`` (``fetch_tag_owners``). Call inside a transaction."""
+    owners = owners or {}
     if connection.vendor == "postgresql":
         # Two syncs at once (the schedule and a backfill) would each delete and re-insert the
         # rollup of the same days and leave both copies; one writer at a time.
@@ -275,6 +352,8 @@ def store_costs(start: dt.date, end: dt.date, groups: dict[Key, Decimal]) -> int
     rows = []
     for (day, tag, service), amount in groups.items():
         workspace_id, team_id, project_id = known.get(tag, (None, None, None))
+        if workspace_id is None and tag in owners:
+            team_id, project_id = owners[tag]
         rows.append(
             DailyCost(
                 day=day,

@@ -56,6 +56,20 @@ def usage(workspace: Workspace, day: dt.date, cost: float, **extra: Any) -> dict
     }
 
 
+def unmanaged(
+    day: dt.date, cost: float, *, workspace: str, team: str = "", project: str = ""
+) -> dict[str, Any]:
+    """One ledger row of a notebook made outside the portal: its workspace tag is a name, not
+    a portal workspace's id; team and project tags only when given."""
+    tags = {"portal:workspace": workspace, "portal:team": team, "portal:project": project}
+    return {
+        "day": day.isoformat(),
+        "cost": cost,
+        "tags": {k: v for k, v in tags.items() if v},
+        "resource_id": f"arn:aws:sagemaker:us-east-1:123456789012:notebook-instance/{workspace}",
+    }
+
+
 def untagged(day: dt.date, cost: float, resource: str = "untagged-1") -> dict[str, Any]:
     return {"day": day.isoformat(), "cost": cost, "tags": {}, "resource_id": resource}
 
@@ -96,3 +110,29 @@ def ce_truth(sb: Sandbox, start: dt.date, end: dt.date) -> dict[tuple[dt.date, s
 
 def ce_calls(sb: Sandbox) -> int:
     return sum(n for op, n in sb.control.calls().items() if op.startswith("ce:"))
+
+
+class CostSequences:
+    """Counts the ``get_cost_and_usage`` request sequences the portal's Cost Explorer client
+    starts (requests without a NextPageToken), by granularity and grouping, on top of the
+    sandbox's own call counter. Use as a context manager in the thread that syncs."""
+
+    def __init__(self) -> None:
+        self.started: list[tuple[str, tuple[str, ...]]] = []
+        self.requests = 0
+
+    def _seen(self, params: dict[str, Any], **_: Any) -> None:
+        self.requests += 1
+        if not params.get("NextPageToken"):
+            keys = tuple(g["Key"] for g in params.get("GroupBy", []))
+            self.started.append((params["Granularity"], keys))
+
+    def __enter__(self) -> CostSequences:
+        from portal import aws
+
+        self._events = aws.client("ce").meta.events
+        self._events.register("provide-client-params.ce.GetCostAndUsage", self._seen)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._events.unregister("provide-client-params.ce.GetCostAndUsage", self._seen)

@@ -1,7 +1,8 @@
 """The Cost Explorer sync against the sandbox ledger over HTTP: totals equal AWS's per
-workspace, team and day (the untagged row included), re-running changes nothing, revisions are
-corrected, tag status is recorded, failures keep earlier rows, and the number of Cost Explorer
-requests does not grow with teams or workspaces."""
+workspace, team and day (the untagged row included), notebooks made outside the portal land in
+the team their tag names, re-running changes nothing, revisions are corrected, tag status is
+recorded, failures keep earlier rows, and the number of Cost Explorer request sequences does not
+grow with teams or workspaces."""
 
 from __future__ import annotations
 
@@ -23,10 +24,12 @@ from tests.conftest import World
 from tests.costs.ledger_support import (
     COST_TAGS,
     SERVICE,
+    CostSequences,
     ce_calls,
     ce_truth,
     days_back,
     make_workspaces,
+    unmanaged,
     untagged,
     usage,
 )
@@ -75,12 +78,19 @@ def test_sync_equals_the_ledger_per_workspace_team_and_day_with_the_untagged_row
     sb.control.reset_calls()
 
     started = time.monotonic()
-    run = cost_sync()
+    with CostSequences() as sequences:
+        run = cost_sync()
     elapsed = time.monotonic() - started
 
     assert run.status == CostSyncRun.Status.SUCCEEDED, run.error
-    # The requests it says it made are the ones AWS (the sandbox) received.
-    assert run.ce_requests == ce_calls(sb) == 1 + run.pages
+    # The requests it says it made are the ones AWS (the sandbox) received: the tag check, the
+    # two monthly tag maps and the daily costs, one page each here.
+    assert run.ce_requests == ce_calls(sb) == 1 + run.pages == 4
+    assert sequences.started == [
+        ("MONTHLY", ("portal:workspace", "portal:team")),
+        ("MONTHLY", ("portal:workspace", "portal:project")),
+        ("DAILY", ("portal:workspace", "SERVICE")),
+    ]
     assert sb.control.calls().get("ce:GetCostForecast", 0) == 0
     assert (run.start_day, run.end_day) == (previous_month(ce_today()), ce_today())
     truth = assert_equals_ledger(sb, run)
@@ -117,6 +127,84 @@ def test_sync_equals_the_ledger_per_workspace_team_and_day_with_the_untagged_row
     # Organisation total equals AWS's total.
     assert DailyCost.objects.aggregate(t=Sum("amount_usd"))["t"] == sum(truth.values())
     print(f"\nfirst sync: {run.ce_requests} CE requests, {run.pages} pages, {elapsed:.2f}s")
+
+
+def test_an_unmanaged_notebooks_spend_lands_in_the_team_and_project_its_tags_name(
+    world: World, sb: Sandbox
+) -> None:
+    offering = published_offering(world.team)
+    (ours,) = make_workspaces(world.team, world.project, world.analyst, offering, 1)
+    team, other = world.team.slug, world.other_team.slug
+    days = days_back(5)
+    rows = []
+    for day in days:
+        # A portal workspace keeps its own team, whatever its team tag says.
+        mislabelled = usage(ours, day, 1.0)
+        mislabelled["tags"]["portal:team"] = other
+        rows.append(mislabelled)
+        # Made outside the portal, tagged with the team and one of its projects.
+        rows.append(
+            unmanaged(day, 2.0, workspace="legacy-eda", team=team, project=world.project.slug)
+        )
+        # The project tag names another team's project: the team only.
+        rows.append(
+            unmanaged(day, 4.0, workspace="legacy-gpu", team=team, project=world.other_project.slug)
+        )
+        # A team the portal does not know.
+        rows.append(unmanaged(day, 8.0, workspace="stray", team="no-such-team", project="x"))
+        # A team tag without a workspace tag is untagged spend.
+        rows.append({"day": day.isoformat(), "cost": 0.5, "tags": {"portal:team": team}})
+    # Moved from the other team after one day: most of its spend names this team.
+    rows.append(unmanaged(days[0], 1.0, workspace="moved", team=other))
+    rows += [unmanaged(day, 3.0, workspace="moved", team=team) for day in days[1:]]
+    sb.control.ledger(rows)
+    sb.control.reset_calls()
+
+    run = cost_sync()
+
+    assert run.status == CostSyncRun.Status.SUCCEEDED, run.error
+    assert run.ce_requests == ce_calls(sb) == 1 + run.pages == 4
+    truth = assert_equals_ledger(sb, run)
+
+    def owner(tag: str) -> set[tuple[int | None, int | None, Any]]:
+        return set(
+            DailyCost.objects.filter(workspace_tag=tag).values_list(
+                "team_id", "project_id", "workspace_id"
+            )
+        )
+
+    assert owner(str(ours.pk)) == {(world.team.pk, world.project.pk, ours.pk)}
+    assert owner("legacy-eda") == {(world.team.pk, world.project.pk, None)}
+    assert owner("legacy-gpu") == {(world.team.pk, None, None)}
+    assert owner("stray") == {(None, None, None)}
+    assert owner("") == {(None, None, None)}
+    assert owner("moved") == {(world.team.pk, None, None)}
+
+    # The rollup: each team's spend, and the rest with no team, adding up to AWS's total. A
+    # workspace tag has one owner: all of "moved" (its first day too) is this team's.
+    rollup = dict(
+        TeamDailyCost.objects.values_list("team_id")
+        .annotate(total=Sum("amount_usd"))
+        .values_list("team_id", "total")
+    )
+    assert rollup == {
+        world.team.pk: Decimal(5 * (1 + 2 + 4) + 1 + 4 * 3),
+        None: Decimal(5 * (8 + 0.5)),
+    }
+    assert sum(rollup.values()) == sum(truth.values())
+    by_project = dict(
+        TeamDailyCost.objects.filter(team=world.team)
+        .values_list("project_id")
+        .annotate(total=Sum("amount_usd"))
+        .values_list("project_id", "total")
+    )
+    assert by_project == {world.project.pk: Decimal(5 * 3), None: Decimal(5 * 4 + 1 + 4 * 3)}
+
+    # A team created later with that slug takes the spend on the next sync of those days.
+    TeamFactory.create(slug="no-such-team")
+    again = cost_sync(start=days[0], end=ce_today())
+    assert again.status == CostSyncRun.Status.SUCCEEDED, again.error
+    assert DailyCost.objects.filter(workspace_tag="stray", team__slug="no-such-team").count() == 5
 
 
 def test_rerunning_is_idempotent_and_a_revised_day_is_corrected(world: World, sb: Sandbox) -> None:
@@ -253,7 +341,8 @@ def _grow(
     sb: Sandbox, offering: Any, teams: int, workspaces: int, days: list[dt.date]
 ) -> list[Team]:
     """Add teams (each with a project) and workspaces spread over them, with ledger usage for
-    every workspace on every day, sent to the sandbox in a few bulk requests."""
+    every workspace on every day, and one notebook per team made outside the portal (tagged
+    with the team and its project), sent to the sandbox in a few bulk requests."""
     from tests.factories import UserFactory
 
     owner = UserFactory.create()
@@ -265,18 +354,26 @@ def _grow(
         share = workspaces // teams + (1 if t < workspaces % teams else 0)
         made += make_workspaces(team, project, owner, offering, share)
     rows = [usage(ws, d, 0.5 + (i % 7) / 10) for i, ws in enumerate(made) for d in days]
+    rows += [
+        unmanaged(d, 1.25, workspace=f"legacy-{team.slug}", team=team.slug, project=slug)
+        for team in new_teams
+        for slug in team.projects.values_list("slug", flat=True)
+        for d in days
+    ]
     for i in range(0, len(rows), 5000):
         sb.control.ledger(rows[i : i + 5000])
     return new_teams
 
 
-def _daily_sync(sb: Sandbox) -> tuple[CostSyncRun, int, float]:
+def _daily_sync(sb: Sandbox) -> tuple[CostSyncRun, int, CostSequences, float]:
     sb.control.reset_calls()
     started = time.monotonic()
-    run = cost_sync()
+    with CostSequences() as sequences:
+        run = cost_sync()
     elapsed = time.monotonic() - started
     assert run.status == CostSyncRun.Status.SUCCEEDED, run.error
-    return run, ce_calls(sb), elapsed
+    assert sb.control.calls().get("ce:ListCostAllocationTags") == 1
+    return run, ce_calls(sb), sequences, elapsed
 
 
 @pytest.mark.slow
@@ -289,24 +386,31 @@ def test_a_daily_sync_makes_a_fixed_number_of_requests_for_6_or_60_teams(
     for team in _grow(sb, offering, teams=6, workspaces=20, days=days):
         team_budget_set(actor=None, team=team, monthly_usd=Decimal("500"))
     assert cost_sync().status == CostSyncRun.Status.SUCCEEDED  # the first run: two months
-    small, small_calls, small_time = _daily_sync(sb)
+    small, small_calls, small_seq, small_time = _daily_sync(sb)
 
-    # 60 teams and 2,000 workspaces.
+    # 60 teams and 2,000 workspaces (and 60 notebooks made outside the portal).
     _grow(sb, offering, teams=54, workspaces=1980, days=days)
-    large, large_calls, large_time = _daily_sync(sb)
+    large, large_calls, large_seq, large_time = _daily_sync(sb)
 
-    assert DailyCost.objects.filter(day=days[-1], team__isnull=False).count() == 2000
+    assert DailyCost.objects.filter(day=days[-1], team__isnull=False).count() == 2060
+    unmanaged_rows = DailyCost.objects.filter(day=days[-1], workspace__isnull=True)
+    assert unmanaged_rows.filter(team__isnull=False, project__isnull=False).count() == 60
     assert small.ce_requests == small_calls
     assert large.ce_requests == large_calls
-    # One tag check plus the cost pages, nothing per team or per workspace.
+    # One tag check plus the pages of three request sequences (two monthly tag maps, the daily
+    # costs), nothing per team or per workspace.
     assert small.ce_requests - small.pages == large.ce_requests - large.pages == 1
-    assert large.pages > small.pages  # 2,000 workspaces x 4 days need several pages
+    assert small_seq.started == large_seq.started
+    assert len(large_seq.started) == 3
+    assert large_seq.requests == large.pages
+    assert large.pages > small.pages  # 2,060 workspace tags x 4 days need several pages
     assert sb.control.calls().get("ce:GetCostForecast", 0) == 0
     assert_equals_ledger(sb, large)
     print(
         f"\n6 teams/20 workspaces: {small.ce_requests} CE requests ({small.pages} pages) in "
         f"{small_time:.2f}s; 60 teams/2,000 workspaces: {large.ce_requests} CE requests "
-        f"({large.pages} pages) in {large_time:.2f}s"
+        f"({large.pages} pages) in {large_time:.2f}s; "
+        f"{len(large_seq.started)} request sequences plus the tag check each time"
     )
 
 
