@@ -1,7 +1,7 @@
 """Load test: 16 people and scripts at once against gunicorn on loopback, on the scale data.
 
     .venv/bin/python manage.py seed_scale            # once: the agency-sized database `scale`
-    .venv/bin/python bench/load_test.py              # 16 users, 60 s, 3 gunicorn workers
+    .venv/bin/python bench/load_test.py              # 16 users, 60 s, 2 gunicorn workers
 
 It starts gunicorn with production settings (``DJANGO_DEBUG=false``, whitenoise serving the
 collected static files, Redis cache) on a free loopback port, signs the personas of the scale
@@ -490,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/8")
     parser.add_argument("--users", type=int, default=16)
     parser.add_argument("--duration", type=int, default=60, help="Seconds of load.")
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes.")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes.")
     parser.add_argument("--think", type=float, nargs=2, default=[0.5, 1.5], metavar=("MIN", "MAX"))
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument(
