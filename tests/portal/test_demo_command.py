@@ -1,7 +1,10 @@
-"""The demo command, as an operator runs it: no terminal, output to a file, Ctrl-C to stop."""
+"""The demo command, as an operator runs it: no terminal, output to a file, Ctrl-C to stop;
+it comes up with the sandbox's cost history loaded for the demo teams."""
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
 import http.cookiejar
 import os
 import re
@@ -16,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from portal.demo_data import PEOPLE
+from portal.demo_data import PEOPLE, TEAMS
 from tests.support.sandbox import free_port
 from tests.support.worker import ROOT
 
@@ -26,8 +29,9 @@ def _port_closed(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
-def _sign_in(base: str, username: str, password: str) -> str:
-    """Sign in through the real login form and return the home page's HTML."""
+def _sign_in(base: str, username: str, password: str, then: str = "") -> str:
+    """Sign in through the real login form and return the home page's HTML (or, with
+    ``then``, that page's text)."""
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     login_page = opener.open(f"{base}/accounts/login/", timeout=10).read().decode()
@@ -39,7 +43,8 @@ def _sign_in(base: str, username: str, password: str) -> str:
     request = urllib.request.Request(  # noqa: S310 (the demo on loopback)
         f"{base}/accounts/login/", data=form, headers={"Referer": f"{base}/accounts/login/"}
     )
-    return opener.open(request, timeout=10).read().decode()
+    home = opener.open(request, timeout=10).read().decode()
+    return opener.open(f"{base}{then}", timeout=10).read().decode() if then else home
 
 
 @pytest.mark.slow
@@ -83,6 +88,18 @@ def test_demo_starts_everything_seeds_personas_and_stops_on_ctrl_c(tmp_path: Pat
                 home = _sign_in(base, person.username, person.password)
                 assert "Welcome," in home, f"{person.username} could not reach home"
             assert "Please enter a correct username" in _sign_in(base, "analyst", "wrong")
+            # Finance's dashboard (its CSV holds exactly the page's cells) shows each demo
+            # team's spend from the sandbox's cost history, with a forecast.
+            finance = next(p for p in PEOPLE if p.username == "finance")
+            export = _sign_in(base, "finance", finance.password, then="/costs/export.csv")
+            team_table = export.split("\r\n\r\n")[-1]
+            by_team = {row["Team"]: row for row in csv.DictReader(team_table.splitlines())}
+            first_of_month = dt.datetime.now(dt.UTC).day == 1  # nothing complete this month
+            for team in TEAMS:
+                row = by_team[team.name]
+                spent = row["Selected range (USD)" if first_of_month else "Month to date (USD)"]
+                assert float(spent) > 0, row
+                assert float(row["Forecast (USD)"]) > 0, row
         finally:
             demo.send_signal(signal.SIGINT)
             exit_code = demo.wait(timeout=30)

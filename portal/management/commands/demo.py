@@ -128,9 +128,9 @@ class Command(BaseCommand):
                         time.monotonic() + 60,
                         procs,
                     )
-                    # The seed reads the catalog from the sandbox, so it runs once the sandbox
-                    # answers and before the web, worker and beat read the database.
-                    self.stdout.write("Preparing the database and the catalog ...")
+                    # The seed reads the catalog and the cost history from the sandbox, so it
+                    # runs once the sandbox answers and before the web, worker and beat start.
+                    self.stdout.write("Preparing the database, the catalog and the costs ...")
                     call_command("migrate", interactive=False, verbosity=0)
                     call_command("seed_demo", quiet=True, stdout=self.stdout)
             _wait_http(f"http://127.0.0.1:{port}/healthz", time.monotonic() + 60, procs)

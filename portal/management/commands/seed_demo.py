@@ -1,5 +1,7 @@
 """Create the demo's teams, projects and people; sync the catalog from the sandbox and publish
-an offering per product; set team settings and budgets. Safe to run again.
+an offering per product; set team settings and budgets; load the sandbox's cost history (its
+90 days, read as a three-month backfill) so the cost pages, alerts and forecasts have data.
+Safe to run again.
 
 Teams and people come first and do not need AWS, so a demo database can be prepared with the
 sandbox down; the command says what it skipped.
@@ -14,8 +16,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from costs.models import TeamBudget
+from costs.models import CostSyncRun, TeamBudget
 from costs.services import team_budget_set
+from costs.sync import ce_today, cost_sync, month_start, previous_month
 from governance.models import TeamSettings
 from governance.services import team_settings_set
 from portal import aws, services
@@ -34,6 +37,9 @@ from workspaces.catalog import catalog_sync
 from workspaces.models import Offering, ProductVersion
 from workspaces.services import offering_publish
 
+# The sandbox's demo seed carries 90 days of costs: three whole months before this one cover it.
+COST_HISTORY_MONTHS = 3
+
 
 class Command(BaseCommand):
     help = "Seed demo teams, people, catalog offerings, settings and budgets (local runs only)."
@@ -49,7 +55,8 @@ class Command(BaseCommand):
             )
         teams = self._teams_and_people()
         self._settings_and_budgets(teams)
-        self._catalog(teams)
+        if self._catalog(teams):
+            self._costs()
         if not options["quiet"]:
             self.stdout.write(self.style.SUCCESS("Demo data ready. Logins:"))
             for person in PEOPLE:
@@ -105,7 +112,8 @@ class Command(BaseCommand):
             if team.slug in BUDGETS and not TeamBudget.objects.filter(team=team).exists():
                 team_budget_set(actor=None, team=team, monthly_usd=Decimal(BUDGETS[team.slug]))
 
-    def _catalog(self, teams: list[Team]) -> None:
+    def _catalog(self, teams: list[Team]) -> bool:
+        """Sync the catalog and publish the offerings; False when the sandbox is down."""
         endpoint = settings.AWS_ENDPOINT_URL or "AWS"
         try:
             # One quick attempt first: the gateway's retries would make an absent sandbox
@@ -120,14 +128,31 @@ class Command(BaseCommand):
                     "sandbox and run seed_demo again."
                 )
             )
-            return
+            return False
         if run.error:
             self.stdout.write(self.style.WARNING(f"Catalog sync failed: {run.error}"))
-            return
+            return True
         published = self._offerings(teams)
         self.stdout.write(
             f"Catalog synced from {endpoint}: {len(run.added)} added, {len(run.changed)} "
             f"changed, {len(run.retired)} retired; {published} offerings published."
+        )
+        return True
+
+    def _costs(self) -> None:
+        """The sandbox's cost history as ``cost_backfill --months 3`` loads it (upserted, so
+        running again changes nothing), then forecasts, AWS Budgets and alerts."""
+        today = ce_today()
+        start = month_start(today)
+        for _ in range(COST_HISTORY_MONTHS):
+            start = previous_month(start)
+        run = cost_sync(start=start, end=today, kind=CostSyncRun.Kind.BACKFILL)
+        if run.status != CostSyncRun.Status.SUCCEEDED:
+            self.stdout.write(self.style.WARNING(f"Cost history not loaded: {run.error}"))
+            return
+        self.stdout.write(
+            f"Cost history loaded: {run.rows_upserted} daily rows from {run.start_day} to "
+            f"{run.end_day} in {run.ce_requests} Cost Explorer requests."
         )
 
     @transaction.atomic
