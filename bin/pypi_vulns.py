@@ -36,7 +36,7 @@ def locked(path: str) -> list[tuple[str, str]]:
 def project(name: str) -> dict | None:
     url = f"https://pypi.org/pypi/{name}/json"
     try:
-        with urllib.request.urlopen(url, timeout=20) as response:  # noqa: S310 (fixed https URL)
+        with urllib.request.urlopen(url, timeout=20) as response:
             return json.load(response)
     except (urllib.error.URLError, TimeoutError, json.JSONDecodeError):
         return None
