@@ -31,19 +31,6 @@ class TeamCostsOutSerializer(serializers.Serializer[Any]):
     projects = ProjectCostOutSerializer(many=True, help_text="The range's spend per project.")
 
 
-class FieldErrorOutSerializer(serializers.Serializer[Any]):
-    message = serializers.CharField()
-    code = serializers.CharField()
-
-
-class TeamCostsErrorsSerializer(serializers.Serializer[Any]):
-    """The body of a 400: each filter that is wrong with its messages."""
-
-    start = FieldErrorOutSerializer(many=True, required=False)
-    end = FieldErrorOutSerializer(many=True, required=False)
-    granularity = FieldErrorOutSerializer(many=True, required=False)
-
-
 class ForecastOutSerializer(serializers.ModelSerializer[TeamForecast]):
     class Meta:
         model = TeamForecast

@@ -17,12 +17,11 @@ from costs import permissions, selectors
 from costs.api.serializers import (
     BudgetAlertOutSerializer,
     BudgetOutSerializer,
-    TeamCostsErrorsSerializer,
     TeamCostsOutSerializer,
 )
 from costs.forms import CostFilter
 from costs.models import BudgetAlert
-from portal.api.serializers import ErrorOutSerializer
+from portal.api.serializers import ErrorOutSerializer, field_errors_serializer
 from portal.models import User
 
 
@@ -32,7 +31,13 @@ def _user(request: Request) -> User:
 
 def _cleaned(form: forms.Form) -> dict[str, Any]:
     if not form.is_valid():
-        raise exceptions.ValidationError(form.errors.get_json_data(escape_html=True))
+        # The API's one shape for a 400, as in the other apps: each field with its messages.
+        raise exceptions.ValidationError(
+            {
+                field: [str(message) for message in messages]
+                for field, messages in form.errors.items()
+            }
+        )
     return form.cleaned_data
 
 
@@ -56,7 +61,10 @@ FILTER_PARAMETERS = [
     parameters=FILTER_PARAMETERS,
     responses={
         200: TeamCostsOutSerializer,
-        400: OpenApiResponse(TeamCostsErrorsSerializer, description="A filter is not valid."),
+        400: OpenApiResponse(
+            field_errors_serializer("TeamCostsErrors", CostFilter.base_fields),
+            description="A filter is not valid.",
+        ),
         401: ErrorOutSerializer,
         404: OpenApiResponse(ErrorOutSerializer, description="No such team, or not yours."),
     },
@@ -117,7 +125,10 @@ class AlertFilter(forms.Form):
     ],
     responses={
         200: BudgetAlertOutSerializer(many=True),
-        400: OpenApiResponse(ErrorOutSerializer, description="A filter is not valid."),
+        400: OpenApiResponse(
+            field_errors_serializer("AlertFilterErrors", AlertFilter.base_fields),
+            description="A filter is not valid.",
+        ),
         401: ErrorOutSerializer,
     },
 )

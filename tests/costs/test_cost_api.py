@@ -82,7 +82,7 @@ def test_bad_filters_are_400_with_the_field_and_the_problem(
     api.force_authenticate(world.finance)
     response = api.get(reverse("api-team-costs", args=[world.team.slug]), params)
     assert response.status_code == 400
-    assert message in response.json()[field][0]["message"]
+    assert message in response.json()[field][0]
 
 
 def test_budgets_and_alerts_are_narrowed_to_what_the_caller_may_see(
@@ -165,3 +165,10 @@ def test_the_schema_documents_the_cost_endpoints(world: World, api: APIClient) -
     assert set(costs["responses"]) >= {"200", "400", "401", "404"}
     assert "/api/v1/budgets/" in paths
     assert {p["name"] for p in paths["/api/v1/alerts/"]["get"]["parameters"]} >= {"state"}
+
+
+def test_an_unknown_alert_state_is_400_naming_the_filter(world: World, api: APIClient) -> None:
+    api.force_authenticate(world.finance)
+    response = api.get(reverse("api-alerts"), {"state": "AAA"})
+    assert response.status_code == 400
+    assert "Select a valid choice" in response.json()["state"][0]
