@@ -78,13 +78,15 @@ def month_start(today: dt.date | None = None) -> dt.date:
 
 
 def budget_positions(teams: list[Team]) -> dict[int, BudgetPosition]:
-    """Month-to-date spend against budget for many teams in two queries."""
+    """Month-to-date spend against budget for many teams in two queries. The spend is read
+    from the per-team rollup (TeamDailyCost), which the sync keeps equal to the daily rows."""
     start = month_start()
     budgets = dict(TeamBudget.objects.filter(team__in=teams).values_list("team_id", "monthly_usd"))
     spent = dict(
-        DailyCost.objects.filter(team__in=teams, day__gte=start)
+        TeamDailyCost.objects.filter(team__in=teams, day__gte=start)
         .values("team_id")
         .annotate(total=Sum("amount_usd"))
+        .order_by()
         .values_list("team_id", "total")
     )
     positions = {}

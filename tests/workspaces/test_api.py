@@ -27,6 +27,7 @@ from costs.services import team_budget_set
 from governance.models import AuditEvent
 from portal.models import Role, User
 from tests.conftest import PERSONAS, World
+from tests.costs.support import rebuild_rollup
 from tests.factories import ProjectFactory, TeamFactory, UserFactory, member, published_offering
 from workspaces import services
 from workspaces.models import Offering, State, Workspace
@@ -98,6 +99,7 @@ def exhaust_budget(world: World) -> None:
         team=world.team,
         amount_usd=Decimal("100"),
     )
+    rebuild_rollup(set(DailyCost.objects.dates("day", "day")))  # as the sync does
 
 
 def approver_of_other_team(world: World) -> User:

@@ -17,6 +17,7 @@ from costs.services import team_budget_set
 from governance.models import AuditEvent, TeamSettings
 from portal.models import Notification
 from tests.conftest import World
+from tests.costs.support import rebuild_rollup
 from tests.factories import ProjectFactory, published_offering
 from workspaces import services
 from workspaces.models import State, Workspace
@@ -180,6 +181,7 @@ def test_an_exhausted_budget_refuses_new_requests_with_the_reason(
         team=world.team,
         amount_usd=Decimal("100.00"),
     )
+    rebuild_rollup(set(DailyCost.objects.dates("day", "day")))  # as the sync does
     client.force_login(world.analyst)
     response = post(client, offering, form_data(world))
     assert response.status_code == 400
@@ -313,6 +315,7 @@ def test_an_exhausted_budget_needs_an_override_reason_to_approve(
         team=world.team,
         amount_usd=Decimal("12"),
     )
+    rebuild_rollup(set(DailyCost.objects.dates("day", "day")))  # as the sync does
     client.force_login(world.approver)
     url = reverse("workspace_decide", args=[workspace.pk])
     response = client.post(url, {"decision": "approve"})
@@ -376,6 +379,7 @@ def test_auto_approval_only_within_limits_and_a_healthy_budget(
         team=world.team,
         amount_usd=Decimal("85"),
     )
+    rebuild_rollup(set(DailyCost.objects.dates("day", "day")))  # as the sync does
     second = request_via_service(world, auto, user=world.approver, name="auto-two")
     assert second.state == State.PENDING_APPROVAL  # 85 % is not healthy
 
