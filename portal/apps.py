@@ -7,8 +7,7 @@ class PortalConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the OpenAPI description of bearer tokens with drf-spectacular.
-        from portal.api import schema  # noqa: F401
-
         # Connects the break-glass lockout receiver (audit + log) before any sign-in can happen,
         # not only once the URLconf has been imported.
         from portal import sso_views  # noqa: F401
+        from portal.api import schema  # noqa: F401

@@ -12,6 +12,7 @@ AWS errors carry AWS's error code, a short fixed list per operation.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 import os
@@ -109,9 +110,12 @@ def _after_call(http_response: Any, parsed: dict[str, Any], model: Any, **_: Any
         AWS_ERRORS.labels(service=service, operation=operation, code=code).inc()
 
 
-def _after_call_error(exception: BaseException, model: Any, **_: Any) -> None:
-    # No HTTP answer at all (connection refused, timeout): botocore raises instead.
-    service, operation = _names(model)
+def _after_call_error(
+    exception: BaseException, event_name: str, service: str = "", **_: Any
+) -> None:
+    # No HTTP answer at all (connection refused, timeout): botocore raises instead, and this
+    # event carries no operation model, only its name: after-call-error.<service-id>.<Operation>.
+    operation = event_name.rsplit(".", 1)[-1]
     AWS_CALLS.labels(service=service, operation=operation).inc()
     AWS_ERRORS.labels(service=service, operation=operation, code=type(exception).__name__).inc()
 
@@ -128,7 +132,9 @@ def instrument_aws_client(client: Any) -> Any:
     events = client.meta.events
     events.register("after-call", _after_call, unique_id="portal-metrics-after-call")
     events.register(
-        "after-call-error", _after_call_error, unique_id="portal-metrics-after-call-error"
+        "after-call-error",
+        functools.partial(_after_call_error, service=client.meta.service_model.service_name),
+        unique_id="portal-metrics-after-call-error",
     )
     events.register("needs-retry", _needs_retry, unique_id="portal-metrics-needs-retry")
     return client

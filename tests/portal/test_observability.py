@@ -216,6 +216,32 @@ def test_metrics_count_aws_calls_and_errors_by_operation(
     )
 
 
+def test_an_aws_endpoint_that_does_not_answer_counts_as_an_error_of_its_operation(
+    db: None, client: Client, metrics_token: str, settings: Any
+) -> None:
+    settings.AWS_ENDPOINT_URL = f"http://127.0.0.1:{free_port()}"
+    settings.AWS_SANDBOX_CREDENTIALS = True
+    settings.AWS_MAX_ATTEMPTS = 1
+    aws.reset_clients()
+    try:
+        before = scrape(client)
+        with pytest.raises(aws.AWS_ERRORS):
+            aws.client("sagemaker").list_notebook_instances()
+        after = scrape(client)
+    finally:
+        aws.reset_clients()
+    labels = {
+        "service": "sagemaker",
+        "operation": "ListNotebookInstances",
+        "code": "EndpointConnectionError",
+    }
+    assert (
+        value(after, "portal_aws_errors_total", **labels)
+        - value(before, "portal_aws_errors_total", **labels)
+        == 1
+    )
+
+
 def test_metrics_are_refused_without_the_token_or_an_allowed_network(
     db: None, client: Client, metrics_token: str, settings: Any
 ) -> None:
