@@ -15,7 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 from django.conf import settings
-from django.db.models import F, Max, Q, QuerySet, Sum
+from django.db.models import Case, F, IntegerField, Max, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import TruncMonth
 from django.urls import reverse
 from django.utils import timezone
@@ -257,6 +257,34 @@ class CostTable:
         return [[r.label, *cells] for r, cells in self.formatted]
 
 
+def _columns(
+    totals: dict[str, Decimal], labels: dict[str, Column], fixed: list[Column], top: int
+) -> tuple[list[str], list[str], list[Column]]:
+    """The keys with their own column (the ``top`` largest, ties by label), the keys summed
+    as "Other", and the fixed columns kept. A catch-all column with nothing in it is noise,
+    except untagged spend: saying it is zero is the point."""
+    ranked = sorted(
+        (k for k in labels if totals.get(k)), key=lambda k: (-totals[k], labels[k].label)
+    )
+    kept = [c for c in fixed if c.key == UNTAGGED.key or totals.get(c.key)]
+    return ranked[:top], ranked[top:], kept
+
+
+def _period_table(
+    periods: list[dt.date], granularity: str, columns: list[Column], sums: list[list[Decimal]]
+) -> CostTable:
+    """One row per period from one list of exact per-period sums per column; adds the total
+    column, then rounds every cell to cents."""
+    total = (
+        [sum(cells, ZERO) for cells in zip(*sums, strict=True)] if sums else [ZERO] * len(periods)
+    )
+    rows = []
+    for period, cells in zip(periods, zip(*sums, total, strict=True), strict=True):
+        label = period_label(period, granularity)
+        rows.append(TableRow(label, label, [v.quantize(CENT, ROUND_HALF_UP) for v in cells]))
+    return CostTable("Period", [*columns, Column("total", "Total")], rows)
+
+
 def _pivot(
     amounts: Iterable[tuple[dt.date, str, Decimal]],
     periods: list[dt.date],
@@ -267,37 +295,39 @@ def _pivot(
     top: int = TOP_COLUMNS,
 ) -> CostTable:
     """Periods down, the ``top`` largest keys across (then "Other", then the fixed columns,
-    then the total). Keys missing from ``labels`` count as the first fixed column."""
-    cells: dict[tuple[dt.date, str], Decimal] = defaultdict(Decimal)
-    totals: dict[str, Decimal] = defaultdict(Decimal)
+    then the total). Keys missing from ``labels`` count as the first fixed column.
+
+    One pass over the amounts fills a list of per-period sums for each key; the sums are
+    exact, so adding lists up in any order gives the same cents."""
+    index = {period: n for n, period in enumerate(periods)}
     fixed_keys = {c.key for c in fixed}
-    for period, key, amount in amounts:
-        if key not in labels and key not in fixed_keys:
-            key = fixed[0].key
-        cells[period, key] += amount
+    by_key: dict[str, list[Decimal]] = {}
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    canonical: dict[str, str] = {}  # a key as it came -> the column it counts in
+    for period, raw_key, amount in amounts:
+        key = canonical.get(raw_key)
+        if key is None:
+            key = raw_key if raw_key in labels or raw_key in fixed_keys else fixed[0].key
+            canonical[raw_key] = key
         totals[key] += amount
-    ranked = sorted(
-        (k for k in labels if totals.get(k)), key=lambda k: (-totals[k], labels[k].label)
-    )
-    shown, rest = ranked[:top], set(ranked[top:])
-    # A catch-all column with nothing in it is noise, except untagged spend: saying it is
-    # zero is the point.
-    fixed = [c for c in fixed if c.key == UNTAGGED.key or totals.get(c.key)]
+        n = index.get(period)
+        if n is not None:
+            per_period = by_key.get(key)
+            if per_period is None:
+                per_period = by_key[key] = [ZERO] * len(periods)
+            per_period[n] += amount
+    shown, rest, fixed = _columns(totals, labels, fixed, top)
+    empty = [ZERO] * len(periods)
     columns = [labels[k] for k in shown]
+    sums = [by_key.get(k, empty) for k in shown]
     if rest:
         columns.append(Column("other", other_label))
+        sums.append(
+            [sum(cells, ZERO) for cells in zip(*(by_key.get(k, empty) for k in rest), strict=True)]
+        )
     columns += fixed
-    columns.append(Column("total", "Total"))
-    rows = []
-    for period in periods:
-        values: list[Decimal] = [cells.get((period, c.key), ZERO) for c in columns[: len(shown)]]
-        if rest:
-            values.append(sum((cells.get((period, k), ZERO) for k in rest), ZERO))
-        values += [cells.get((period, c.key), ZERO) for c in fixed]
-        values.append(sum(values, ZERO))
-        label = period_label(period, granularity)
-        rows.append(TableRow(label, label, [money(v) for v in values]))
-    return CostTable("Period", columns, rows)
+    sums += [by_key.get(c.key, empty) for c in fixed]
+    return _period_table(periods, granularity, columns, sums)
 
 
 def chart_data(table: CostTable, title: str) -> dict[str, object]:
@@ -333,7 +363,14 @@ def _grouped(
         .order_by()
         .values_list("period", key, "total")
     )
-    return [(_as_date(p), "" if k is None else str(k), t or ZERO) for p, k, t in grouped]
+    keys: dict[object, str] = {}  # str() once per team, project, workspace or service
+    out = []
+    for period, key, total in grouped:
+        name = keys.get(key)
+        if name is None:
+            name = keys[key] = "" if key is None else str(key)
+        out.append((_as_date(period), name, total or ZERO))
+    return out
 
 
 # --- the organisation dashboard -------------------------------------------------------------
@@ -369,6 +406,7 @@ class TeamCostRow:
     budget: TeamBudget | None = None
     forecast: TeamForecast | None = None
     alert: AlertState = field(default_factory=AlertState)
+    url: str = ""  # the team's cost page
 
     @property
     def label(self) -> str:
@@ -471,9 +509,59 @@ def team_rows_table(org: OrgCosts) -> CostTable:
             r.alert.label if r.team else None,
         ]
         key = r.team.slug if r.team else UNTAGGED.key
-        url = reverse("team_costs", args=[r.team.slug]) if r.team else ""
-        rows.append(TableRow(key, r.label, values, url=url))
+        rows.append(TableRow(key, r.label, values, url=r.url))
     return CostTable("Team", columns, rows)
+
+
+OTHER_TEAMS = -1  # the series' bucket of the teams without their own column
+
+
+def _org_series(
+    totals: dict[str, Decimal],
+    labels: dict[str, Column],
+    *,
+    start: dt.date,
+    end: dt.date,
+    granularity: str,
+) -> CostTable:
+    """Spend per period: the eight teams with most spend in the range, "Other teams", then
+    untagged (and any team the user cannot see); one query.
+
+    The columns are chosen from the per-team totals, then the database sums the rollup into
+    those buckets per period (at most 90 x 10 sums), instead of sending every team-day to be
+    pivoted here. The same table as ``_pivot`` makes of the team-day sums."""
+    periods = periods_between(start, end, granularity)
+    shown, rest, fixed = _columns(totals, labels, [UNTAGGED], TOP_COLUMNS)
+    cases = []
+    if shown:
+        cases.append(When(team_id__in=[int(k) for k in shown], then=F("team_id")))
+    if rest:
+        cases.append(When(team_id__in=[int(k) for k in rest], then=Value(OTHER_TEAMS)))
+    bucket = Case(*cases, default=Value(None), output_field=IntegerField())
+    index = {period: n for n, period in enumerate(periods)}
+    by_bucket: dict[int | None, list[Decimal]] = {}
+    for period, team, amount in (
+        TeamDailyCost.objects.filter(day__gte=start, day__lte=end)
+        .annotate(period=_period_expression(granularity), bucket=bucket)
+        .values("period", "bucket")
+        .annotate(total=Sum("amount_usd"))
+        .order_by()
+        .values_list("period", "bucket", "total")
+    ):
+        n = index.get(_as_date(period))
+        if n is not None:
+            by_bucket.setdefault(team, [ZERO] * len(periods))[n] += amount or ZERO
+    empty = [ZERO] * len(periods)
+    columns = [labels[k] for k in shown]
+    sums = [by_bucket.get(int(k), empty) for k in shown]
+    if rest:
+        columns.append(Column("other", "Other teams"))
+        sums.append(by_bucket.get(OTHER_TEAMS, empty))
+    columns += fixed
+    sums.append(by_bucket.get(None, empty))
+    table = _period_table(periods, granularity, columns, sums)
+    table.first_column = "Day" if granularity == Granularity.DAILY else "Month"
+    return table
 
 
 def org_costs(
@@ -486,23 +574,30 @@ def org_costs(
     today: dt.date | None = None,
 ) -> OrgCosts:
     """Every visible team's month, the org's totals and the spend over the range: six queries
-    (teams, month-to-date, range totals and series, budgets, forecasts, open alerts)."""
+    (teams, month-to-date and range totals per team, the series, budgets, forecasts, open
+    alerts)."""
+    today = today or timezone.localdate()
     month = month_start(today)
     teams = list(teams_visible_to(user).order_by("name"))
     by_id = {t.pk: t for t in teams}
-    mtd: dict[int | None, Decimal] = dict(
-        TeamDailyCost.objects.filter(day__gte=month, day__lte=today or timezone.localdate())
+    this_month = Q(day__gte=month, day__lte=today)
+    in_the_range = Q(day__gte=start, day__lte=end)
+    mtd: dict[int | None, Decimal] = {}
+    in_range: dict[int | None, Decimal] = {}
+    for team_id, month_total, range_total in (
+        TeamDailyCost.objects.filter(this_month | in_the_range)
         .values("team_id")
-        .annotate(total=Sum("amount_usd"))
+        .annotate(
+            month_total=Sum("amount_usd", filter=this_month),
+            range_total=Sum("amount_usd", filter=in_the_range),
+        )
         .order_by()
-        .values_list("team_id", "total")
-    )
-    amounts = _grouped(
-        TeamDailyCost.objects.filter(day__gte=start, day__lte=end), granularity, "team_id"
-    )
-    in_range: dict[str, Decimal] = defaultdict(Decimal)
-    for _, key, amount in amounts:
-        in_range[key] += amount
+        .values_list("team_id", "month_total", "range_total")
+    ):
+        if month_total is not None:  # the team has rows this month
+            mtd[team_id] = month_total
+        if range_total is not None:
+            in_range[team_id] = range_total
     budgets = {b.team_id: b for b in TeamBudget.objects.filter(team__in=teams)}
     forecasts = {f.team_id: f for f in TeamForecast.objects.filter(team__in=teams, month=month)}
     alerts: dict[int, AlertState] = defaultdict(AlertState)
@@ -514,34 +609,32 @@ def org_costs(
         .values_list("team_id", "kind", "highest")
     ):
         setattr(alerts[team_id], kind, highest)
+    urls = {t.pk: reverse("team_costs", args=[t.slug]) for t in teams}
     rows = [
         TeamCostRow(
             team=t,
             month_to_date=money(mtd.get(t.pk)),
-            in_range=money(in_range.get(str(t.pk))),
+            in_range=money(in_range.get(t.pk)),
             budget=budgets.get(t.pk),
             forecast=forecasts.get(t.pk),
             alert=alerts[t.pk],
+            url=urls[t.pk],
         )
         for t in teams
     ]
     key, descending = parse_sort(sort)
     rows.sort(key=lambda r: _sort_value(r, key), reverse=descending)
-    untagged = TeamCostRow(None, money(mtd.get(None)), money(in_range.get("")))
+    untagged = TeamCostRow(None, money(mtd.get(None)), money(in_range.get(None)))
     # Spend of a team the user cannot see (never for the org roles) stays in the totals.
     hidden = [k for k in mtd if k is not None and k not in by_id]
-    labels = {
-        str(t.pk): Column(str(t.pk), t.name, reverse("team_costs", args=[t.slug])) for t in teams
-    }
-    series = _pivot(
-        amounts,
-        periods_between(start, end, granularity),
-        granularity,
+    labels = {str(t.pk): Column(str(t.pk), t.name, urls[t.pk]) for t in teams}
+    series = _org_series(
+        {str(k): v for k, v in in_range.items() if k in by_id},
         labels,
-        [UNTAGGED],
-        "Other teams",
+        start=start,
+        end=end,
+        granularity=granularity,
     )
-    series.first_column = "Day" if granularity == Granularity.DAILY else "Month"
     org_mtd = money(sum((Decimal(v or 0) for v in mtd.values()), ZERO))
     forecast_total = forecast_low = forecast_high = ZERO
     for r in rows:

@@ -92,6 +92,38 @@ def _sort_headers(
     return headers
 
 
+ALERT_TAG_CLASSES = {"exhausted": "bg-secondary-dark", "warning": "bg-accent-warm-darker"}
+
+
+def _team_lines(
+    org: selectors.OrgCosts, table: selectors.CostTable, query: str
+) -> list[dict[str, str]]:
+    """The teams table's rows as the page writes them, from the cells of the CSV's table (so
+    the page shows exactly the exported figures), formatted once here: one plain lookup per
+    cell in the template, no number formatting per cell."""
+    suffix = f"?{query}" if query else ""
+    lines = []
+    teams = table.formatted[: len(org.rows)]  # the untagged row, last, is written apart
+    for r, (_, cells) in zip(org.rows, teams, strict=True):
+        mtd, mean, low, high, source, budget, used, in_range, alert = cells
+        lines.append(
+            {
+                "key": r.team.slug if r.team else "",
+                "name": r.label,
+                "url": r.url + suffix,
+                "mtd": mtd,
+                "forecast": mean,
+                "forecast_range": f"{low} to {high}; {source}",
+                "budget": budget if r.budget_usd else "",
+                "used": used,
+                "range": in_range,
+                "alert": alert,
+                "alert_class": ALERT_TAG_CLASSES.get(r.alert.level, ""),
+            }
+        )
+    return lines
+
+
 @require_GET
 def dashboard(request: AuthenticatedRequest, fmt: str = "html") -> HttpResponse:
     permissions.require_org_costs(request.user)
@@ -102,14 +134,15 @@ def dashboard(request: AuthenticatedRequest, fmt: str = "html") -> HttpResponse:
     if fmt == "csv":
         return _csv(f"costs-{_stamp()}.csv", org.series, teams)
     key, descending = selectors.parse_sort(sort)
+    common = _common(request, form)
     return render(
         request,
         "costs/dashboard.html",
         {
-            **_common(request, form),
+            **common,
             **filters,
             "org": org,
-            "teams_table": teams,
+            "team_lines": _team_lines(org, teams, common["export_query"]),
             "sort_headers": _sort_headers(request, key, descending),
             "chart": selectors.chart_data(org.series, "Spend per team"),
             "can_manage": permissions.can_manage_budgets(request.user),

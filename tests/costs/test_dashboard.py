@@ -16,8 +16,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from costs.models import CostTagStatus, TeamBudget
+from costs import selectors
+from costs.models import CostTagStatus, TeamBudget, TeamDailyCost
 from costs.sync import cost_sync
+from portal.selectors import teams_visible_to
 from tests.conftest import World
 from tests.costs import support as ps
 from tests.costs.ledger_support import COST_TAGS, days_back, untagged, usage
@@ -122,6 +124,82 @@ def test_eight_teams_get_columns_and_the_rest_are_summed_as_other(
     for row in series[1:]:
         values = [Decimal(v) for v in row[1:]]
         assert sum(values[:-1]) == values[-1]
+
+
+def _pivoted_team_days(user: Any, start: dt.date, end: dt.date, granularity: str) -> Any:
+    """The series as the drill-down pages make theirs: every team-day sum pivoted here."""
+    labels = {
+        str(t.pk): selectors.Column(str(t.pk), t.name, reverse("team_costs", args=[t.slug]))
+        for t in teams_visible_to(user)
+    }
+    amounts = selectors._grouped(
+        TeamDailyCost.objects.filter(day__gte=start, day__lte=end), granularity, "team_id"
+    )
+    periods = selectors.periods_between(start, end, granularity)
+    return selectors._pivot(
+        amounts, periods, granularity, labels, [selectors.UNTAGGED], "Other teams"
+    )
+
+
+@pytest.mark.parametrize("granularity", ["daily", "monthly"])
+def test_the_series_summed_per_column_in_the_database_equals_the_team_day_pivot(
+    world: World, granularity: str
+) -> None:
+    """The dashboard has the database sum the rollup into its columns (8 teams, "Other
+    teams", untagged); the table must be the one pivoting every team-day sum gives: the same
+    columns with ties broken by name, hidden teams' spend as untagged, and half cents rounded
+    once per cell after summing, not per team."""
+    rows: list[ps.Row] = []
+    for i in range(11):
+        team = TeamFactory.create(name=f"Pivot team {i:02d}", slug=f"pivot-{i:02d}")
+        project = ProjectFactory.create(team=team, name="Main", slug="main")
+        (workspace,) = ps.make_workspaces(team, project, world.analyst, 1, prefix=f"pv{i}")
+        # Totals tie in threes and fours, one tie across the eighth column; every team-day
+        # ends in half a cent; one day is a credit.
+        for d in range(45):
+            amount = Decimal(1 + i % 3) + Decimal("0.005")
+            rows.append((TODAY() - dt.timedelta(days=d), workspace, ps.SAGEMAKER, amount))
+        rows.append((TODAY() - dt.timedelta(days=50), workspace, ps.SAGEMAKER, Decimal("-0.5")))
+    TeamFactory.create(name="Pivot team without spend", slug="pivot-none")
+    (mine,) = ps.make_workspaces(world.team, world.project, world.analyst, 1, prefix="own")
+    for d in range(45):
+        rows.append((TODAY() - dt.timedelta(days=d), mine, ps.SAGEMAKER, Decimal("0.125")))
+        rows.append((TODAY() - dt.timedelta(days=d), None, ps.SAGEMAKER, Decimal("0.333")))
+    ps.add_costs(rows)
+    start, end = TODAY() - dt.timedelta(days=89), TODAY()
+    # Finance sees every team; an analyst (not a dashboard reader, but the selector allows
+    # it) sees one, and the others' spend is counted with untagged spend.
+    for user, columns in [(world.finance, 1 + 8 + 3), (world.analyst, 1 + 2 + 1)]:
+        org = selectors.org_costs(user, start=start, end=end, granularity=granularity)
+        expected = _pivoted_team_days(user, start, end, granularity)
+        assert len(org.series.header) == columns
+        assert org.series.header[1:] == expected.header[1:]
+        assert [c.key for c in org.series.columns] == [c.key for c in expected.columns]
+        assert org.series.csv_rows() == expected.csv_rows()
+    finance = selectors.org_costs(world.finance, start=start, end=end, granularity=granularity)
+    # The tie across the eighth column goes by name: "Pivot team 00" has a column, its equals
+    # 03, 06 and 09 are in "Other teams".
+    assert "Pivot team 00" in finance.series.header
+    assert "Pivot team 03" not in finance.series.header
+    if granularity == "daily":
+        today = dict(zip(finance.series.header, finance.series.csv_rows()[-1], strict=True))
+        assert today["Pivot team 00"] == "1.01"
+        # Teams 03, 06, 09 and Data Science: 3 x 1.005 + 0.125 rounded once (not 3.16).
+        assert today["Other teams"] == "3.14"
+        assert today["Untagged or unknown"] == "0.33"
+
+
+def test_open_alerts_are_tagged_by_how_far_a_team_is_over(world: World, client: Any) -> None:
+    ps.alert(world.team, 100)
+    ps.alert(world.other_team, 80, kind="forecast")
+    client.force_login(world.finance)
+    html = dashboard(client)
+    assert '<span class="usa-tag bg-secondary-dark">Actual ≥ 100 %</span>' in html
+    assert '<span class="usa-tag bg-accent-warm-darker">Forecast ≥ 80 %</span>' in html
+    teams = {row[0]: row for row in ps.page_tables(html)["teams-table"][1:]}
+    assert teams["Data Science"][6] == "Actual ≥ 100 %"
+    assert teams["Public Health"][6] == "Forecast ≥ 80 %"
+    assert teams["Public Health"][2] == "none yet"
 
 
 @pytest.mark.parametrize(
@@ -288,7 +366,7 @@ def test_the_dashboard_query_count_is_small(world: World, client: Any, spend: An
     client.get(reverse("costs_dashboard"))
     queries, _ = count_queries(client, reverse("costs_dashboard"))
     # session, user, nav roles, notifications + alerts, tag status, last sync, teams,
-    # month to date, range series, budgets, forecasts, open alerts
+    # month-to-date and range totals per team, the series, budgets, forecasts, open alerts
     assert queries <= 12
 
 
