@@ -15,7 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 from django.conf import settings
-from django.db.models import Case, F, IntegerField, Max, Q, QuerySet, Sum, Value, When
+from django.db.models import F, Max, Q, QuerySet, Sum
 from django.db.models.functions import TruncMonth
 from django.urls import reverse
 from django.utils import timezone
@@ -513,11 +513,8 @@ def team_rows_table(org: OrgCosts) -> CostTable:
     return CostTable("Team", columns, rows)
 
 
-OTHER_TEAMS = -1  # the series' bucket of the teams without their own column
-
-
 def _org_series(
-    totals: dict[str, Decimal],
+    in_range: dict[int | None, Decimal],
     labels: dict[str, Column],
     *,
     start: dt.date,
@@ -525,43 +522,51 @@ def _org_series(
     granularity: str,
 ) -> CostTable:
     """Spend per period: the eight teams with most spend in the range, "Other teams", then
-    untagged (and any team the user cannot see); one query.
+    untagged spend (with any team's the user cannot see), and the total; one query.
 
-    The columns are chosen from the per-team totals, then the database sums the rollup into
-    those buckets per period (at most 90 x 10 sums), instead of sending every team-day to be
-    pivoted here. The same table as ``_pivot`` makes of the team-day sums."""
+    The columns are chosen from ``in_range``, the range's total of every team with spend in
+    it (None: untagged), of which ``labels`` are the visible teams; then the database
+    pivots: one row per period, one filtered sum per column (90 x 10 sums for the default
+    view), where pivoting every team-day sum here would take 5,490 rows. The total and the
+    rounding to cents are done here, as ``_pivot`` does them, which gives the same table."""
     periods = periods_between(start, end, granularity)
+    totals = {str(k): v for k, v in in_range.items() if k is not None and str(k) in labels}
     shown, rest, fixed = _columns(totals, labels, [UNTAGGED], TOP_COLUMNS)
-    cases = []
-    if shown:
-        cases.append(When(team_id__in=[int(k) for k in shown], then=F("team_id")))
-    if rest:
-        cases.append(When(team_id__in=[int(k) for k in rest], then=Value(OTHER_TEAMS)))
-    bucket = Case(*cases, default=Value(None), output_field=IntegerField())
-    index = {period: n for n, period in enumerate(periods)}
-    by_bucket: dict[int | None, list[Decimal]] = {}
-    for period, team, amount in (
-        TeamDailyCost.objects.filter(day__gte=start, day__lte=end)
-        .annotate(period=_period_expression(granularity), bucket=bucket)
-        .values("period", "bucket")
-        .annotate(total=Sum("amount_usd"))
-        .order_by()
-        .values_list("period", "bucket", "total")
-    ):
-        n = index.get(_as_date(period))
-        if n is not None:
-            by_bucket.setdefault(team, [ZERO] * len(periods))[n] += amount or ZERO
-    empty = [ZERO] * len(periods)
+    # Every team with spend in the range is shown, other, hidden (the user cannot see it:
+    # counted as untagged) or silent (visible, its spend adds up to zero: in no column and
+    # not in the total, as in ``_pivot``). "Other" is written as what it is not: fewer ids.
+    hidden = [k for k in in_range if k is not None and str(k) not in labels]
+    not_other = [*(int(k) for k in shown), *hidden, *(int(k) for k, v in totals.items() if not v)]
     columns = [labels[k] for k in shown]
-    sums = [by_bucket.get(int(k), empty) for k in shown]
+    sums = {f"c{n}": Sum("amount_usd", filter=Q(team_id=int(k))) for n, k in enumerate(shown)}
     if rest:
         columns.append(Column("other", "Other teams"))
-        sums.append(by_bucket.get(OTHER_TEAMS, empty))
+        other = Q(team_id__isnull=False)
+        if not_other:
+            other &= ~Q(team_id__in=not_other)
+        sums["other"] = Sum("amount_usd", filter=other)
     columns += fixed
-    sums.append(by_bucket.get(None, empty))
-    table = _period_table(periods, granularity, columns, sums)
-    table.first_column = "Day" if granularity == Granularity.DAILY else "Month"
-    return table
+    untagged = Q(team_id__isnull=True)
+    if hidden:
+        untagged |= Q(team_id__in=hidden)
+    sums["untagged"] = Sum("amount_usd", filter=untagged)
+    by_period: dict[dt.date, list[Decimal]] = {
+        _as_date(period): [v or ZERO for v in cells]
+        for period, *cells in TeamDailyCost.objects.filter(day__gte=start, day__lte=end)
+        .annotate(period=_period_expression(granularity))
+        .values("period")
+        .annotate(**sums)
+        .order_by()
+        .values_list("period", *sums)
+    }
+    nothing = [ZERO] * len(sums)
+    rows = []
+    for period in periods:
+        cells = by_period.get(period, nothing)
+        label = period_label(period, granularity)
+        rows.append(TableRow(label, label, [money(v) for v in [*cells, sum(cells, ZERO)]]))
+    first = "Day" if granularity == Granularity.DAILY else "Month"
+    return CostTable(first, [*columns, Column("total", "Total")], rows)
 
 
 def org_costs(
@@ -629,7 +634,7 @@ def org_costs(
     hidden = [k for k in mtd if k is not None and k not in by_id]
     labels = {str(t.pk): Column(str(t.pk), t.name, urls[t.pk]) for t in teams}
     series = _org_series(
-        {str(k): v for k, v in in_range.items() if k in by_id},
+        in_range,
         labels,
         start=start,
         end=end,

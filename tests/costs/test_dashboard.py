@@ -161,6 +161,13 @@ def test_the_series_summed_per_column_in_the_database_equals_the_team_day_pivot(
             rows.append((TODAY() - dt.timedelta(days=d), workspace, ps.SAGEMAKER, amount))
         rows.append((TODAY() - dt.timedelta(days=50), workspace, ps.SAGEMAKER, Decimal("-0.5")))
     TeamFactory.create(name="Pivot team without spend", slug="pivot-none")
+    # A team whose credit cancels its spend has no column and is in no total.
+    netting = TeamFactory.create(name="Pivot team netting to zero", slug="pivot-zero")
+    (nets,) = ps.make_workspaces(
+        netting, ProjectFactory.create(team=netting, name="Main", slug="main"), world.analyst, 1
+    )
+    rows.append((TODAY() - dt.timedelta(days=1), nets, ps.SAGEMAKER, Decimal("7")))
+    rows.append((TODAY() - dt.timedelta(days=2), nets, ps.SAGEMAKER, Decimal("-7")))
     (mine,) = ps.make_workspaces(world.team, world.project, world.analyst, 1, prefix="own")
     for d in range(45):
         rows.append((TODAY() - dt.timedelta(days=d), mine, ps.SAGEMAKER, Decimal("0.125")))
