@@ -578,12 +578,12 @@ def org_costs(
     sort: str = "-mtd",
     today: dt.date | None = None,
 ) -> OrgCosts:
-    """Every visible team's month, the org's totals and the spend over the range: six queries
-    (teams, month-to-date and range totals per team, the series, budgets, forecasts, open
-    alerts)."""
+    """Every visible team's month, the org's totals and the spend over the range: five queries
+    (teams with their budgets, month-to-date and range totals per team, the series,
+    forecasts, open alerts)."""
     today = today or timezone.localdate()
     month = month_start(today)
-    teams = list(teams_visible_to(user).order_by("name"))
+    teams = list(teams_visible_to(user).select_related("budget").order_by("name"))
     by_id = {t.pk: t for t in teams}
     this_month = Q(day__gte=month, day__lte=today)
     in_the_range = Q(day__gte=start, day__lte=end)
@@ -603,7 +603,9 @@ def org_costs(
             mtd[team_id] = month_total
         if range_total is not None:
             in_range[team_id] = range_total
-    budgets = {b.team_id: b for b in TeamBudget.objects.filter(team__in=teams)}
+    budgets: dict[int, TeamBudget] = {
+        t.pk: t.budget for t in teams if getattr(t, "budget", None) is not None
+    }
     forecasts = {f.team_id: f for f in TeamForecast.objects.filter(team__in=teams, month=month)}
     alerts: dict[int, AlertState] = defaultdict(AlertState)
     for team_id, kind, highest in (
