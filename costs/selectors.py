@@ -569,26 +569,42 @@ def _org_series(
     return CostTable(first, [*columns, Column("total", "Total")], rows)
 
 
-def org_costs(
-    user: User,
+def _team_totals_and_series(
+    labels: dict[str, Column],
     *,
+    month: dt.date,
+    today: dt.date,
     start: dt.date,
     end: dt.date,
     granularity: str,
-    sort: str = "-mtd",
-    today: dt.date | None = None,
-) -> OrgCosts:
-    """Every visible team's month, the org's totals and the spend over the range: five queries
-    (teams with their budgets, month-to-date and range totals per team, the series,
-    forecasts, open alerts)."""
-    today = today or timezone.localdate()
-    month = month_start(today)
-    teams = list(teams_visible_to(user).select_related("budget").order_by("name"))
-    by_id = {t.pk: t for t in teams}
+) -> tuple[dict[int | None, Decimal], dict[int | None, Decimal], CostTable]:
+    """Each team's month to date and range total (None: untagged; only teams with rows) and
+    the series: two queries, reading the range once.
+
+    Daily: the month and range totals in one pass, then the database pivots the range into
+    the series' columns (``_org_series``): 90 rows instead of 5,490 team-days. Monthly: the
+    database sums per team and month (at most 25 rows a team), pivoted here and added up
+    into the range totals; the month is summed apart, so two years are not read twice."""
     this_month = Q(day__gte=month, day__lte=today)
     in_the_range = Q(day__gte=start, day__lte=end)
     mtd: dict[int | None, Decimal] = {}
     in_range: dict[int | None, Decimal] = {}
+    if granularity == Granularity.MONTHLY:
+        mtd.update(
+            TeamDailyCost.objects.filter(this_month)
+            .values("team_id")
+            .annotate(total=Sum("amount_usd"))
+            .order_by()
+            .values_list("team_id", "total")
+        )
+        amounts = _grouped(TeamDailyCost.objects.filter(in_the_range), granularity, "team_id")
+        for _, key, amount in amounts:
+            team_id = int(key) if key else None
+            in_range[team_id] = in_range.get(team_id, ZERO) + amount
+        periods = periods_between(start, end, granularity)
+        series = _pivot(amounts, periods, granularity, labels, [UNTAGGED], "Other teams")
+        series.first_column = "Month"
+        return mtd, in_range, series
     for team_id, month_total, range_total in (
         TeamDailyCost.objects.filter(this_month | in_the_range)
         .values("team_id")
@@ -603,6 +619,31 @@ def org_costs(
             mtd[team_id] = month_total
         if range_total is not None:
             in_range[team_id] = range_total
+    series = _org_series(in_range, labels, start=start, end=end, granularity=granularity)
+    return mtd, in_range, series
+
+
+def org_costs(
+    user: User,
+    *,
+    start: dt.date,
+    end: dt.date,
+    granularity: str,
+    sort: str = "-mtd",
+    today: dt.date | None = None,
+) -> OrgCosts:
+    """Every visible team's month, the org's totals and the spend over the range: five queries
+    (teams with their budgets, two for the month-to-date and range totals per team and the
+    series, forecasts, open alerts)."""
+    today = today or timezone.localdate()
+    month = month_start(today)
+    teams = list(teams_visible_to(user).select_related("budget").order_by("name"))
+    by_id = {t.pk: t for t in teams}
+    urls = {t.pk: reverse("team_costs", args=[t.slug]) for t in teams}
+    labels = {str(t.pk): Column(str(t.pk), t.name, urls[t.pk]) for t in teams}
+    mtd, in_range, series = _team_totals_and_series(
+        labels, month=month, today=today, start=start, end=end, granularity=granularity
+    )
     budgets: dict[int, TeamBudget] = {
         t.pk: t.budget for t in teams if getattr(t, "budget", None) is not None
     }
@@ -616,7 +657,6 @@ def org_costs(
         .values_list("team_id", "kind", "highest")
     ):
         setattr(alerts[team_id], kind, highest)
-    urls = {t.pk: reverse("team_costs", args=[t.slug]) for t in teams}
     rows = [
         TeamCostRow(
             team=t,
@@ -634,14 +674,6 @@ def org_costs(
     untagged = TeamCostRow(None, money(mtd.get(None)), money(in_range.get(None)))
     # Spend of a team the user cannot see (never for the org roles) stays in the totals.
     hidden = [k for k in mtd if k is not None and k not in by_id]
-    labels = {str(t.pk): Column(str(t.pk), t.name, urls[t.pk]) for t in teams}
-    series = _org_series(
-        in_range,
-        labels,
-        start=start,
-        end=end,
-        granularity=granularity,
-    )
     org_mtd = money(sum((Decimal(v or 0) for v in mtd.values()), ZERO))
     forecast_total = forecast_low = forecast_high = ZERO
     for r in rows:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -184,6 +185,22 @@ def test_the_series_summed_per_column_in_the_database_equals_the_team_day_pivot(
         assert [c.key for c in org.series.columns] == [c.key for c in expected.columns]
         assert org.series.csv_rows() == expected.csv_rows()
     finance = selectors.org_costs(world.finance, start=start, end=end, granularity=granularity)
+    # Both ways of reading the range (daily: totals, then the pivot in the database;
+    # monthly: team-month sums pivoted here) give each team's month and range totals.
+    month = TODAY().replace(day=1)
+    for since, until, attribute in [(start, end, "in_range"), (month, TODAY(), "month_to_date")]:
+        sums = dict(
+            TeamDailyCost.objects.filter(day__gte=since, day__lte=until)
+            .values("team__name")
+            .annotate(total=Sum("amount_usd"))
+            .values_list("team__name", "total")
+        )
+        shown = {r.label: getattr(r, attribute) for r in [*finance.rows, finance.untagged]}
+        assert shown == {
+            r.label: selectors.money(sums.get(r.team.name if r.team else None))
+            for r in [*finance.rows, finance.untagged]
+        }
+        assert shown["Pivot team 02"] > 0
     # The tie across the eighth column goes by name: "Pivot team 00" has a column, its equals
     # 03, 06 and 09 are in "Other teams".
     assert "Pivot team 00" in finance.series.header
