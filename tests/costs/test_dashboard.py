@@ -189,7 +189,7 @@ def test_the_series_summed_per_column_in_the_database_equals_the_team_day_pivot(
     # monthly: team-month sums pivoted here) give each team's month and range totals.
     month = TODAY().replace(day=1)
     for since, until, attribute in [(start, end, "in_range"), (month, TODAY(), "month_to_date")]:
-        sums = dict(
+        sums: dict[str | None, Decimal] = dict(
             TeamDailyCost.objects.filter(day__gte=since, day__lte=until)
             .values("team__name")
             .annotate(total=Sum("amount_usd"))
