@@ -25,7 +25,8 @@ def nav_items_for(user: User) -> list[NavItem]:
     """Only links the person may use; each later issue adds its pages here."""
     if not user.is_authenticated:
         return []
-    roles = set(Membership.objects.filter(user=user).values_list("role", flat=True))
+    # No ordering: a set needs none, and the default one joins the user and team tables.
+    roles = set(Membership.objects.filter(user=user).order_by().values_list("role", flat=True))
     items = [NavItem("Home", reverse("home"), "home")]
     if roles:
         items.append(NavItem("Catalog", reverse("catalog"), "catalog"))
