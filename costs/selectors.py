@@ -647,10 +647,11 @@ def org_costs(
     budgets: dict[int, TeamBudget] = {
         t.pk: t.budget for t in teams if getattr(t, "budget", None) is not None
     }
-    forecasts = {f.team_id: f for f in TeamForecast.objects.filter(team__in=teams, month=month)}
+    ids = list(by_id)  # plain ids: the ORM need not take each team apart (same SQL)
+    forecasts = {f.team_id: f for f in TeamForecast.objects.filter(team_id__in=ids, month=month)}
     alerts: dict[int, AlertState] = defaultdict(AlertState)
     for team_id, kind, highest in (
-        BudgetAlert.objects.filter(acknowledged_at__isnull=True, team__in=teams)
+        BudgetAlert.objects.filter(acknowledged_at__isnull=True, team_id__in=ids)
         .values("team_id", "kind")
         .annotate(highest=Max("threshold_percent"))
         .order_by()
