@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from django import forms
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import exceptions, generics
+from rest_framework import generics
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -21,25 +21,8 @@ from costs.api.serializers import (
 )
 from costs.forms import CostFilter
 from costs.models import BudgetAlert
+from portal.api.helpers import cleaned_query, request_user
 from portal.api.serializers import ErrorOutSerializer, field_errors_serializer
-from portal.models import User
-
-
-def _user(request: Request) -> User:
-    return cast(User, request.user)
-
-
-def _cleaned(form: forms.Form) -> dict[str, Any]:
-    if not form.is_valid():
-        # The API's one shape for a 400, as in the other apps: each field with its messages.
-        raise exceptions.ValidationError(
-            {
-                field: [str(message) for message in messages]
-                for field, messages in form.errors.items()
-            }
-        )
-    return form.cleaned_data
-
 
 FILTER_PARAMETERS = [
     OpenApiParameter(
@@ -74,8 +57,8 @@ class TeamCostsView(APIView):
     default), with the total and the spend per project: what the team's cost page shows."""
 
     def get(self, request: Request, slug: str) -> Response:
-        team = permissions.cost_team_for_user(_user(request), slug)
-        filters = _cleaned(CostFilter(request.query_params))
+        team = permissions.cost_team_for_user(request_user(request), slug)
+        filters = cleaned_query(CostFilter(request.query_params))
         filters = {k: filters[k] for k in ("start", "end", "granularity")}
         drill = selectors.team_drill(team, **filters)
         series = drill.series
@@ -102,7 +85,7 @@ class BudgetListView(APIView):
     this month's spend, the forecast and what AWS Budgets reports back."""
 
     def get(self, request: Request) -> Response:
-        rows = selectors.budget_rows(_user(request))
+        rows = selectors.budget_rows(request_user(request))
         return Response(BudgetOutSerializer(rows, many=True).data)
 
 
@@ -140,5 +123,7 @@ class AlertListView(generics.ListAPIView):
     filter_backends: list[Any] = []
 
     def get_queryset(self) -> QuerySet[BudgetAlert]:
-        state = _cleaned(AlertFilter(self.request.query_params))["state"] or "open"
-        return selectors.alerts_filtered(selectors.alerts_visible_to(_user(self.request)), state)
+        state = cleaned_query(AlertFilter(self.request.query_params))["state"] or "open"
+        return selectors.alerts_filtered(
+            selectors.alerts_visible_to(request_user(self.request)), state
+        )

@@ -8,7 +8,7 @@ from django import forms
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import exceptions, generics
+from rest_framework import generics
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,24 +22,8 @@ from governance.api.serializers import (
     TeamComplianceOutSerializer,
 )
 from governance.models import AuditEvent
+from portal.api.helpers import cleaned_query, request_user
 from portal.api.serializers import ErrorOutSerializer, field_errors_serializer
-from portal.models import User
-
-
-def _user(request: Request) -> User:
-    return cast(User, request.user)
-
-
-def _cleaned(form: forms.Form) -> dict[str, Any]:
-    if not form.is_valid():
-        # The API's one shape for a 400: each field with its messages (as the other apps).
-        raise exceptions.ValidationError(
-            {
-                field: [str(message) for message in messages]
-                for field, messages in form.errors.items()
-            }
-        )
-    return form.cleaned_data
 
 
 def _choices(field: forms.Field) -> list[str] | None:
@@ -87,9 +71,9 @@ class TeamComplianceView(APIView):
     (the rows the team's compliance page and its exports hold for the same filters)."""
 
     def get(self, request: Request, slug: str) -> Response:
-        team = permissions.compliance_team_for_user(_user(request), slug)
+        team = permissions.compliance_team_for_user(request_user(request), slug)
         summary = selectors.latest_summary(team)
-        filters = _cleaned(selectors.EvidenceFilter(request.query_params))
+        filters = cleaned_query(selectors.EvidenceFilter(request.query_params))
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(
             selectors.evidence_rows(team, summary, filters), request, view=self
@@ -126,7 +110,7 @@ class AuditEventListView(generics.ListAPIView):
     filter_backends: list[Any] = []
 
     def get_queryset(self) -> QuerySet[AuditEvent]:
-        user = _user(self.request)
+        user = request_user(self.request)
         permissions.require_audit_reader(user)
-        filters = _cleaned(selectors.AuditFilter(self.request.query_params))
+        filters = cleaned_query(selectors.AuditFilter(self.request.query_params))
         return selectors.audit_filtered(selectors.audit_events_for(user), filters)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -24,8 +24,8 @@ from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from portal import selectors as portal_selectors
+from portal.api.helpers import request_user
 from portal.api.serializers import ErrorOutSerializer, field_errors_serializer
-from portal.models import User
 from workspaces import lifecycle, selectors, services
 from workspaces.api.serializers import (
     ApproveInSerializer,
@@ -64,10 +64,6 @@ def _service_errors() -> Iterator[None]:
         raise Conflict(str(error)) from error
 
 
-def _user(request: Request) -> User:
-    return cast(User, request.user)
-
-
 # Fields a 400 may name. Approval checks the whole request again, so it can name any of them.
 REQUEST_FIELDS = [
     "offering",
@@ -97,14 +93,14 @@ class OfferingListView(generics.ListAPIView):
     serializer_class = OfferingOutSerializer
 
     def get_queryset(self) -> QuerySet[Offering]:
-        user = _user(self.request)
+        user = request_user(self.request)
         if not user.is_authenticated:
             # Only the schema generator gets here without a user; offerings_for needs one.
             return Offering.objects.none()
         return selectors.offerings_for(user)
 
     def get_serializer_context(self) -> dict[str, Any]:
-        user = _user(self.request)
+        user = request_user(self.request)
         mine = (
             set(portal_selectors.memberships_of(user).values_list("team_id", flat=True))
             if user.is_authenticated
@@ -142,7 +138,7 @@ class WorkspaceListCreateView(generics.ListCreateAPIView):
     ordering = ["-created_at"]
 
     def get_queryset(self) -> QuerySet[Workspace]:
-        return selectors.workspaces_visible_to(_user(self.request))
+        return selectors.workspaces_visible_to(request_user(self.request))
 
     @extend_schema(
         description="Workspaces the caller may see: their own; every workspace of the teams "
@@ -175,7 +171,9 @@ class WorkspaceListCreateView(generics.ListCreateAPIView):
         given = WorkspaceRequestInSerializer(data=request.data, context={"request": request})
         given.is_valid(raise_exception=True)
         with _service_errors():
-            workspace = services.workspace_request(actor=_user(request), **given.validated_data)
+            workspace = services.workspace_request(
+                actor=request_user(request), **given.validated_data
+            )
         return Response(WorkspaceOutSerializer(workspace).data, status=status.HTTP_201_CREATED)
 
 
@@ -186,10 +184,10 @@ class WorkspaceDetailView(generics.RetrieveAPIView):
     serializer_class = WorkspaceOutSerializer
 
     def get_queryset(self) -> QuerySet[Workspace]:
-        return selectors.workspaces_visible_to(_user(self.request))
+        return selectors.workspaces_visible_to(request_user(self.request))
 
     def get_object(self) -> Workspace:
-        return workspace_for_user(_user(self.request), self.kwargs["pk"])
+        return workspace_for_user(request_user(self.request), self.kwargs["pk"])
 
 
 # --- decisions ------------------------------------------------------------------------------
@@ -199,7 +197,7 @@ class _TransitionView(APIView):
     # Visibility only (404); who may act is the service's call, whose 403 messages say why
     # ("nobody approves their own request") better than a generic refusal would.
     def workspace(self, pk: uuid.UUID) -> Workspace:
-        return workspace_for_user(_user(self.request), pk)
+        return workspace_for_user(request_user(self.request), pk)
 
     def answer(self, workspace: Workspace) -> Response:
         return Response(WorkspaceOutSerializer(workspace).data)
@@ -231,7 +229,7 @@ class WorkspaceApproveView(_TransitionView):
         given.is_valid(raise_exception=True)
         with _service_errors():
             workspace = services.workspace_approve(
-                actor=_user(request), workspace=workspace, **given.validated_data
+                actor=request_user(request), workspace=workspace, **given.validated_data
             )
         return self.answer(workspace)
 
@@ -256,7 +254,7 @@ class WorkspaceRejectView(_TransitionView):
         given.is_valid(raise_exception=True)
         with _service_errors():
             workspace = services.workspace_reject(
-                actor=_user(request), workspace=workspace, **given.validated_data
+                actor=request_user(request), workspace=workspace, **given.validated_data
             )
         return self.answer(workspace)
 
@@ -277,7 +275,7 @@ class WorkspaceCancelView(_TransitionView):
         """Withdraw one's own request while it is pending."""
         workspace = self.workspace(pk)
         with _service_errors():
-            workspace = services.workspace_cancel(actor=_user(request), workspace=workspace)
+            workspace = services.workspace_cancel(actor=request_user(request), workspace=workspace)
         return self.answer(workspace)
 
 
@@ -289,7 +287,7 @@ class _LifecycleView(_TransitionView):
     def post(self, request: Request, pk: uuid.UUID) -> Response:
         workspace = self.workspace(pk)
         with _service_errors():
-            workspace = type(self).service(actor=_user(request), workspace=workspace)
+            workspace = type(self).service(actor=request_user(request), workspace=workspace)
         return self.answer(workspace)
 
 
@@ -356,5 +354,5 @@ class WorkspaceOpenView(_TransitionView):
         """A short-lived notebook URL, for the owner and admins; each opening is audited."""
         workspace = self.workspace(pk)
         with _service_errors():
-            url = lifecycle.workspace_open(actor=_user(request), workspace=workspace)
+            url = lifecycle.workspace_open(actor=request_user(request), workspace=workspace)
         return Response({"url": url, "session_seconds": lifecycle.PRESIGNED_URL_SECONDS})
