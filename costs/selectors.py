@@ -8,14 +8,15 @@ per table, whatever the number of teams, workspaces or days.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 from django.conf import settings
-from django.db.models import F, Max, Q, QuerySet, Sum
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import TruncMonth
 from django.urls import reverse
 from django.utils import timezone
@@ -180,6 +181,41 @@ def last_successful_sync() -> CostSyncRun | None:
         .order_by("-finished_at")
         .first()
     )
+
+
+@dataclass(frozen=True)
+class SyncStamp:
+    """When the last successful cost sync finished (what the freshness line shows)."""
+
+    finished_at: dt.datetime | None
+
+
+def freshness() -> tuple[TagWarning | None, SyncStamp | None]:
+    """``tag_warning()`` and the last successful sync's finish in one query: the tag statuses
+    by key, with the sync's row added to them (told apart by ``is_sync``)."""
+    tags = (
+        CostTagStatus.objects.annotate(is_sync=Value(False))
+        .values_list("key", "status", "checked_at", "is_sync")
+        .order_by()
+    )
+    sync = (
+        CostSyncRun.objects.filter(status=CostSyncRun.Status.SUCCEEDED)
+        .order_by("-finished_at")
+        .annotate(no_key=Value(""), no_status=Value(""), is_sync=Value(True))
+        .values_list("no_key", "no_status", "finished_at", "is_sync")[:1]
+    )
+    statuses, stamp = [], None
+    for key, status, at, is_sync in tags.union(sync, all=True).order_by("key"):
+        if is_sync:
+            stamp = SyncStamp(at)
+        else:
+            statuses.append((key, status, at))
+    if not statuses:
+        return TagWarning(never_checked=True, inactive=[], checked_at=None), stamp
+    inactive = [(key, status) for key, status, _ in statuses if status != "Active"]
+    if not inactive:
+        return None, stamp
+    return TagWarning(False, inactive, max(checked for _, _, checked in statuses)), stamp
 
 
 # --- periods and pivot tables ---------------------------------------------------------------
@@ -564,7 +600,10 @@ def _org_series(
     for period in periods:
         cells = by_period.get(period, nothing)
         label = period_label(period, granularity)
-        rows.append(TableRow(label, label, [money(v) for v in [*cells, sum(cells, ZERO)]]))
+        # ``money`` without its conversion: every cell is a Decimal already.
+        values: list[Cell] = [v.quantize(CENT, ROUND_HALF_UP) for v in cells]
+        values.append(sum(cells, ZERO).quantize(CENT, ROUND_HALF_UP))
+        rows.append(TableRow(label, label, values))
     first = "Day" if granularity == Granularity.DAILY else "Month"
     return CostTable(first, [*columns, Column("total", "Total")], rows)
 
@@ -623,6 +662,22 @@ def _team_totals_and_series(
     return mtd, in_range, series
 
 
+_SLUG = re.compile(r"[-a-zA-Z0-9_]+")
+
+
+def _team_cost_urls(teams: Sequence[Team]) -> dict[int, str]:
+    """Each team's cost page: the URL pattern reversed once, the slug put in (a slug is
+    written in a URL as it is); anything else is reversed on its own."""
+    marker = "team-slug"
+    pattern = reverse("team_costs", args=[marker])
+    return {
+        t.pk: pattern.replace(marker, t.slug)
+        if _SLUG.fullmatch(t.slug)
+        else reverse("team_costs", args=[t.slug])
+        for t in teams
+    }
+
+
 def org_costs(
     user: User,
     *,
@@ -632,14 +687,30 @@ def org_costs(
     sort: str = "-mtd",
     today: dt.date | None = None,
 ) -> OrgCosts:
-    """Every visible team's month, the org's totals and the spend over the range: five queries
-    (teams with their budgets, two for the month-to-date and range totals per team and the
-    series, forecasts, open alerts)."""
+    """Every visible team's month, the org's totals and the spend over the range: three
+    queries (the teams with their budgets, this month's forecasts and the highest open alert
+    of each kind; then two for the month-to-date and range totals per team and the series)."""
     today = today or timezone.localdate()
     month = month_start(today)
-    teams = list(teams_visible_to(user).select_related("budget").order_by("name"))
+    forecast = TeamForecast.objects.filter(team_id=OuterRef("pk"), month=month)
+    alerts_open = BudgetAlert.objects.filter(team_id=OuterRef("pk"), acknowledged_at__isnull=True)
+    actual = alerts_open.filter(kind=BudgetAlert.Kind.ACTUAL).order_by("-threshold_percent")
+    ahead = alerts_open.filter(kind=BudgetAlert.Kind.FORECAST).order_by("-threshold_percent")
+    teams = list(
+        teams_visible_to(user)
+        .select_related("budget")
+        .annotate(
+            forecast_mean_usd=Subquery(forecast.values("mean_usd")[:1]),
+            forecast_low_usd=Subquery(forecast.values("low_usd")[:1]),
+            forecast_high_usd=Subquery(forecast.values("high_usd")[:1]),
+            forecast_source=Subquery(forecast.values("source")[:1]),
+            alert_actual=Subquery(actual.values("threshold_percent")[:1]),
+            alert_forecast=Subquery(ahead.values("threshold_percent")[:1]),
+        )
+        .order_by("name")
+    )
     by_id = {t.pk: t for t in teams}
-    urls = {t.pk: reverse("team_costs", args=[t.slug]) for t in teams}
+    urls = _team_cost_urls(teams)
     labels = {str(t.pk): Column(str(t.pk), t.name, urls[t.pk]) for t in teams}
     mtd, in_range, series = _team_totals_and_series(
         labels, month=month, today=today, start=start, end=end, granularity=granularity
@@ -647,17 +718,19 @@ def org_costs(
     budgets: dict[int, TeamBudget] = {
         t.pk: t.budget for t in teams if getattr(t, "budget", None) is not None
     }
-    ids = list(by_id)  # plain ids: the ORM need not take each team apart (same SQL)
-    forecasts = {f.team_id: f for f in TeamForecast.objects.filter(team_id__in=ids, month=month)}
-    alerts: dict[int, AlertState] = defaultdict(AlertState)
-    for team_id, kind, highest in (
-        BudgetAlert.objects.filter(acknowledged_at__isnull=True, team_id__in=ids)
-        .values("team_id", "kind")
-        .annotate(highest=Max("threshold_percent"))
-        .order_by()
-        .values_list("team_id", "kind", "highest")
-    ):
-        setattr(alerts[team_id], kind, highest)
+    forecasts = {
+        t.pk: TeamForecast(
+            team_id=t.pk,
+            month=month,
+            mean_usd=t.forecast_mean_usd,
+            low_usd=t.forecast_low_usd,
+            high_usd=t.forecast_high_usd,
+            source=t.forecast_source,
+        )
+        for t in teams
+        if t.forecast_source is not None
+    }
+    alerts = {t.pk: AlertState(t.alert_actual, t.alert_forecast) for t in teams}
     rows = [
         TeamCostRow(
             team=t,

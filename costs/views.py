@@ -44,10 +44,11 @@ def _query(request: AuthenticatedRequest, *drop: str) -> str:
 
 def _common(request: AuthenticatedRequest, form: CostFilter) -> dict[str, Any]:
     """What every cost page shows above its tables."""
+    tag_warning, last_sync = selectors.freshness()
     return {
         "filter_form": form,
-        "tag_warning": selectors.tag_warning(),
-        "last_sync": selectors.last_successful_sync(),
+        "tag_warning": tag_warning,
+        "last_sync": last_sync,
         "export_query": _query(request),
     }
 
