@@ -434,23 +434,37 @@ class AlertState:
         return ", ".join(parts).capitalize() if parts else "No open alert"
 
 
+FORECAST_SOURCES: dict[str, str] = {
+    value: str(label) for value, label in TeamForecast.Source.choices
+}
+
+
+@dataclass(frozen=True)
+class ForecastFigures:
+    """A team's forecast for the month as the dashboard shows it (read with the teams)."""
+
+    mean_usd: Decimal
+    low_usd: Decimal
+    high_usd: Decimal
+    source: str
+
+    def get_source_display(self) -> str:
+        return FORECAST_SOURCES.get(self.source, self.source)
+
+
 @dataclass
 class TeamCostRow:
     team: Team | None  # None: spend no team's workspace carries
     month_to_date: Decimal
     in_range: Decimal
-    budget: TeamBudget | None = None
-    forecast: TeamForecast | None = None
+    budget_usd: Decimal | None = None  # None: no budget
+    forecast: ForecastFigures | None = None
     alert: AlertState = field(default_factory=AlertState)
     url: str = ""  # the team's cost page
 
     @property
     def label(self) -> str:
         return self.team.name if self.team else UNTAGGED.label
-
-    @property
-    def budget_usd(self) -> Decimal | None:
-        return self.budget.monthly_usd if self.budget else None
 
     @property
     def percent_used(self) -> int | None:
@@ -698,8 +712,8 @@ def org_costs(
     ahead = alerts_open.filter(kind=BudgetAlert.Kind.FORECAST).order_by("-threshold_percent")
     teams = list(
         teams_visible_to(user)
-        .select_related("budget")
         .annotate(
+            budget_usd=F("budget__monthly_usd"),
             forecast_mean_usd=Subquery(forecast.values("mean_usd")[:1]),
             forecast_low_usd=Subquery(forecast.values("low_usd")[:1]),
             forecast_high_usd=Subquery(forecast.values("high_usd")[:1]),
@@ -715,13 +729,8 @@ def org_costs(
     mtd, in_range, series = _team_totals_and_series(
         labels, month=month, today=today, start=start, end=end, granularity=granularity
     )
-    budgets: dict[int, TeamBudget] = {
-        t.pk: t.budget for t in teams if getattr(t, "budget", None) is not None
-    }
     forecasts = {
-        t.pk: TeamForecast(
-            team_id=t.pk,
-            month=month,
+        t.pk: ForecastFigures(
             mean_usd=t.forecast_mean_usd,
             low_usd=t.forecast_low_usd,
             high_usd=t.forecast_high_usd,
@@ -736,7 +745,7 @@ def org_costs(
             team=t,
             month_to_date=money(mtd.get(t.pk)),
             in_range=money(in_range.get(t.pk)),
-            budget=budgets.get(t.pk),
+            budget_usd=t.budget_usd,
             forecast=forecasts.get(t.pk),
             alert=alerts[t.pk],
             url=urls[t.pk],
@@ -768,7 +777,7 @@ def org_costs(
         rows=rows,
         untagged=untagged,
         month_to_date=org_mtd,
-        budgets_total=money(sum((b.monthly_usd for b in budgets.values()), ZERO)),
+        budgets_total=money(sum((t.budget_usd for t in teams if t.budget_usd is not None), ZERO)),
         forecast_total=money(forecast_total),
         forecast_low=money(forecast_low),
         forecast_high=money(forecast_high),
