@@ -162,11 +162,8 @@ class TagWarning:
     checked_at: dt.datetime | None
 
 
-def tag_warning() -> TagWarning | None:
-    """None when every cost-allocation tag the portal checked is Active (one query)."""
-    statuses = list(
-        CostTagStatus.objects.order_by("key").values_list("key", "status", "checked_at")
-    )
+def _warning_from(statuses: list[tuple[str, str, dt.datetime]]) -> TagWarning | None:
+    """The warning for these (key, status, checked_at) rows, ordered by key."""
     if not statuses:
         return TagWarning(never_checked=True, inactive=[], checked_at=None)
     inactive = [(key, status) for key, status, _ in statuses if status != "Active"]
@@ -175,11 +172,10 @@ def tag_warning() -> TagWarning | None:
     return TagWarning(False, inactive, max(checked for _, _, checked in statuses))
 
 
-def last_successful_sync() -> CostSyncRun | None:
-    return (
-        CostSyncRun.objects.filter(status=CostSyncRun.Status.SUCCEEDED)
-        .order_by("-finished_at")
-        .first()
+def tag_warning() -> TagWarning | None:
+    """None when every cost-allocation tag the portal checked is Active (one query)."""
+    return _warning_from(
+        list(CostTagStatus.objects.order_by("key").values_list("key", "status", "checked_at"))
     )
 
 
@@ -210,12 +206,7 @@ def freshness() -> tuple[TagWarning | None, SyncStamp | None]:
             stamp = SyncStamp(at)
         else:
             statuses.append((key, status, at))
-    if not statuses:
-        return TagWarning(never_checked=True, inactive=[], checked_at=None), stamp
-    inactive = [(key, status) for key, status, _ in statuses if status != "Active"]
-    if not inactive:
-        return None, stamp
-    return TagWarning(False, inactive, max(checked for _, _, checked in statuses)), stamp
+    return _warning_from(statuses), stamp
 
 
 # --- periods and pivot tables ---------------------------------------------------------------
