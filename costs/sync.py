@@ -372,6 +372,13 @@ def store_costs(
         unique_fields=["day", "workspace_tag", "service"],
         update_fields=["amount_usd", "team", "project", "workspace"],
     )
+    rollup_rebuild(start, end)
+    return len(rows)
+
+
+def rollup_rebuild(start: dt.date, end: dt.date) -> None:
+    """Replace the ``TeamDailyCost`` rows of the days from ``start`` up to ``end`` (exclusive)
+    with the sums of their ``DailyCost`` rows. Call inside a transaction."""
     TeamDailyCost.objects.filter(day__gte=start, day__lt=end).delete()
     sums = (
         DailyCost.objects.filter(day__gte=start, day__lt=end)
@@ -391,4 +398,3 @@ def store_costs(
         ],
         batch_size=BATCH,
     )
-    return len(rows)
