@@ -33,8 +33,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-PY = str(ROOT / ".venv" / "bin" / "python")
-BASE_URL = "postgres://postgres@127.0.0.1:5432/"
+from bench.scale_support import BASE_URL, measure_in_subprocess, seed_small  # noqa: E402
+
 TARGET_MS = 150.0
 TARGET_RATIO = 2.0
 
@@ -126,31 +126,6 @@ def measure(database_url: str, runs: int, warmup: int) -> dict[str, Any]:
     return out
 
 
-def _in_subprocess(database_url: str, runs: int, warmup: int) -> dict[str, Any]:
-    command = [PY, __file__, "--measure", database_url, "--runs", str(runs)]
-    command += ["--warmup", str(warmup)]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"measuring {database_url} failed:\n{done.stderr[-3000:]}")
-    return dict(json.loads(done.stdout))
-
-
-def _seed_small(database_url: str) -> None:
-    import psycopg
-
-    name = database_url.rsplit("/", 1)[-1]
-    with psycopg.connect(BASE_URL + "postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    env = {**os.environ, "DJANGO_DEBUG": "true", "DATABASE_URL": database_url}
-    for command in (
-        ["migrate", "-v0"],
-        ["seed_scale", "--reset", "--teams", "3", "--workspaces", "40", "--days", "30"],
-    ):
-        subprocess.run([PY, "manage.py", *command], cwd=ROOT, env=env, check=True,
-                       capture_output=True)  # fmt: skip
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--big", default=BASE_URL + "scale")
@@ -164,9 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(measure(args.measure, args.runs, args.warmup)))
         return 0
     try:
-        _seed_small(args.small)
-        small = _in_subprocess(args.small, args.runs, args.warmup)
-        big = _in_subprocess(args.big, args.runs, args.warmup)
+        seed_small(args.small)
+        timing = ["--runs", str(args.runs), "--warmup", str(args.warmup)]
+        small = measure_in_subprocess(__file__, args.small, *timing)
+        big = measure_in_subprocess(__file__, args.big, *timing)
     except (RuntimeError, subprocess.CalledProcessError, OSError) as exc:
         print(f"The benchmark could not run: {exc}", file=sys.stderr)
         return 2

@@ -27,8 +27,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-PY = str(ROOT / ".venv" / "bin" / "python")
-BASE_URL = "postgres://postgres@127.0.0.1:5432/"
+from bench.scale_support import BASE_URL, measure_in_subprocess, seed_small  # noqa: E402
 
 # (persona, endpoint name); the paths are resolved inside the measuring process.
 CASES = [
@@ -137,32 +136,6 @@ def measure(database_url: str, runs: int, explain: bool) -> dict[str, Any]:
     return {"database": database_url.rsplit("/", 1)[-1], "team": team, "cases": results}
 
 
-def _measure_in_subprocess(database_url: str, runs: int, explain: bool) -> dict[str, Any]:
-    command = [PY, __file__, "--measure", database_url, "--runs", str(runs)]
-    if explain:
-        command.append("--explain")
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"measuring {database_url} failed:\n{done.stderr[-3000:]}")
-    return dict(json.loads(done.stdout))
-
-
-def _seed_small(database_url: str) -> None:
-    import psycopg
-
-    name = database_url.rsplit("/", 1)[-1]
-    with psycopg.connect(BASE_URL + "postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    env = {**os.environ, "DJANGO_DEBUG": "true", "DATABASE_URL": database_url}
-    for command in (
-        ["migrate", "-v0"],
-        ["seed_scale", "--reset", "--teams", "3", "--workspaces", "40", "--days", "30"],
-    ):
-        subprocess.run([PY, "manage.py", *command], cwd=ROOT, env=env, check=True,
-                       capture_output=True)  # fmt: skip
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--small", default=BASE_URL + "scale_t")
@@ -175,9 +148,12 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(measure(args.measure, args.runs, args.explain)))
         return 0
     try:
-        _seed_small(args.small)
-        small = _measure_in_subprocess(args.small, args.runs, False)
-        big = _measure_in_subprocess(args.big, args.runs, args.explain)
+        seed_small(args.small)
+        runs = ["--runs", str(args.runs)]
+        small = measure_in_subprocess(__file__, args.small, *runs)
+        big = measure_in_subprocess(
+            __file__, args.big, *runs, *(["--explain"] if args.explain else [])
+        )
     except (RuntimeError, subprocess.CalledProcessError, OSError) as exc:
         print(f"query_counts could not run: {exc}", file=sys.stderr)
         return 2
