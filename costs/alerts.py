@@ -15,7 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from costs.models import BudgetAlert, TeamBudget, TeamDailyCost, TeamForecast
@@ -43,15 +43,6 @@ def _spend(month: dt.date) -> dict[int, Decimal]:
         .annotate(total=Sum("amount_usd"))
         .order_by()
     }
-
-
-def _team_url(team: Team) -> str:
-    for name, args in (("costs:team", [team.slug]), ("team_detail", [team.slug])):
-        try:
-            return reverse(name, args=args)
-        except NoReverseMatch:
-            continue
-    return ""
 
 
 @transaction.atomic
@@ -161,5 +152,5 @@ def _notify(team: Team, alerts: list[BudgetAlert], finance: list[User]) -> None:
         [*approvers_of(team), *finance],
         subject=subject,
         body="\n\n".join(lines),
-        url=_team_url(team),
+        url=reverse("team_costs", args=[team.slug]),
     )

@@ -71,6 +71,8 @@ def test_crossing_80_percent_raises_an_alert_a_notification_and_an_email_within_
     assert "Data Science spent 80 % or more" in note.subject
     assert "85.00" in note.body
     assert "85 % of its $100.00 budget" in note.body
+    # It links to the team's cost page, where the alert and the budget are.
+    assert note.url == reverse("team_costs", args=[world.team.slug])
     # ... and by e-mail.
     assert len(mail.outbox) == 1
     assert sorted(mail.outbox[0].to) == sorted([world.approver.email, world.finance.email])
