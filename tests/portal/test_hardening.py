@@ -3,16 +3,20 @@ production, CSRF on every state change, and no state change on GET (walked over 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.conf import settings
+from django.contrib.sessions.models import Session
 from django.db import connection
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
-from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from portal.models import ApiToken
 from portal.tokens import token_issue
@@ -294,3 +298,21 @@ def test_no_get_changes_anything(world: World, estate: dict[str, str], persona: 
     assert errors == []
     # The walk reached real pages, not just refusals: every persona sees at least 15.
     assert statuses.count(200) >= 15, sorted(statuses)
+
+
+def test_a_session_ends_after_its_configured_age_on_the_server_not_only_in_the_cookie(
+    world: World, client: Client
+) -> None:
+    # A working day by default (SESSION_COOKIE_AGE), not Django's two weeks.
+    assert settings.SESSION_COOKIE_AGE == 8 * 3600
+    before = timezone.now()
+    client.force_login(world.analyst)
+    assert client.get("/").status_code == 200
+    session = Session.objects.get(session_key=client.session.session_key)
+    age = (session.expire_date - before).total_seconds()
+    assert settings.SESSION_COOKIE_AGE - 60 <= age <= settings.SESSION_COOKIE_AGE + 60
+    # Past its age the same cookie no longer signs anyone in.
+    Session.objects.filter(pk=session.pk).update(expire_date=before - dt.timedelta(seconds=1))
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
