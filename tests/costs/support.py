@@ -91,6 +91,20 @@ def rebuild_rollup(days: set[dt.date]) -> None:
         rollup_rebuild(min(days), max(days) + dt.timedelta(days=1))
 
 
+def team_spent(team: Team, amount: str, *, day: dt.date | None = None) -> None:
+    """This month's spend of ``team`` as the sync would leave it: one daily row (the first of
+    the month unless ``day`` is given) and the rollup the budget position reads."""
+    day = day or timezone.localdate().replace(day=1)
+    DailyCost.objects.create(
+        day=day,
+        workspace_tag="x",
+        service="Amazon SageMaker",
+        team=team,
+        amount_usd=Decimal(amount),
+    )
+    rebuild_rollup({day})
+
+
 def tags_active(*, active: bool = True) -> None:
     now = timezone.now()
     for key in PORTAL_TAGS:

@@ -22,12 +22,11 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from costs.models import DailyCost
 from costs.services import team_budget_set
 from governance.models import AuditEvent
 from portal.models import Role, User
 from tests.conftest import PERSONAS, World
-from tests.costs.support import rebuild_rollup
+from tests.costs.support import team_spent
 from tests.factories import ProjectFactory, TeamFactory, UserFactory, member, published_offering
 from workspaces import services
 from workspaces.models import Offering, State, Workspace
@@ -92,14 +91,7 @@ def requested(
 def exhaust_budget(world: World) -> None:
     team_budget_set(actor=None, team=world.team, monthly_usd=Decimal("100"))
     # Month-to-date spend arrives from Cost Explorer as daily rows; there is no service for it.
-    DailyCost.objects.create(
-        day=timezone.localdate(),
-        workspace_tag="claims-eda",
-        service="Amazon SageMaker",
-        team=world.team,
-        amount_usd=Decimal("100"),
-    )
-    rebuild_rollup(set(DailyCost.objects.dates("day", "day")))  # as the sync does
+    team_spent(world.team, "100", day=timezone.localdate())
 
 
 def approver_of_other_team(world: World) -> User:

@@ -12,12 +12,11 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from costs.models import DailyCost
 from costs.services import team_budget_set
 from governance.models import AuditEvent, TeamSettings
 from portal.models import Notification
 from tests.conftest import World
-from tests.costs.support import rebuild_rollup
+from tests.costs.support import team_spent
 from tests.factories import ProjectFactory, published_offering
 from workspaces import services
 from workspaces.models import State, Workspace
@@ -174,14 +173,7 @@ def test_an_exhausted_budget_refuses_new_requests_with_the_reason(
     world: World, client: Client, offering: Any
 ) -> None:
     team_budget_set(actor=None, team=world.team, monthly_usd=Decimal("100"))
-    DailyCost.objects.create(
-        day=timezone.localdate().replace(day=1),
-        workspace_tag="x",
-        service="Amazon SageMaker",
-        team=world.team,
-        amount_usd=Decimal("100.00"),
-    )
-    rebuild_rollup(set(DailyCost.objects.dates("day", "day")))  # as the sync does
+    team_spent(world.team, "100.00")
     client.force_login(world.analyst)
     response = post(client, offering, form_data(world))
     assert response.status_code == 400
@@ -308,14 +300,7 @@ def test_an_exhausted_budget_needs_an_override_reason_to_approve(
 ) -> None:
     workspace = request_via_service(world, offering)
     team_budget_set(actor=None, team=world.team, monthly_usd=Decimal("10"))
-    DailyCost.objects.create(
-        day=timezone.localdate().replace(day=1),
-        workspace_tag="x",
-        service="Amazon SageMaker",
-        team=world.team,
-        amount_usd=Decimal("12"),
-    )
-    rebuild_rollup(set(DailyCost.objects.dates("day", "day")))  # as the sync does
+    team_spent(world.team, "12")
     client.force_login(world.approver)
     url = reverse("workspace_decide", args=[workspace.pk])
     response = client.post(url, {"decision": "approve"})
@@ -372,14 +357,7 @@ def test_auto_approval_only_within_limits_and_a_healthy_budget(
     assert first.state == State.APPROVED
     assert first.approver is None
     team_budget_set(actor=None, team=world.team, monthly_usd=Decimal("100"))
-    DailyCost.objects.create(
-        day=timezone.localdate().replace(day=1),
-        workspace_tag="x",
-        service="Amazon SageMaker",
-        team=world.team,
-        amount_usd=Decimal("85"),
-    )
-    rebuild_rollup(set(DailyCost.objects.dates("day", "day")))  # as the sync does
+    team_spent(world.team, "85")
     second = request_via_service(world, auto, user=world.approver, name="auto-two")
     assert second.state == State.PENDING_APPROVAL  # 85 % is not healthy
 
