@@ -269,3 +269,38 @@ def test_duplicate_provisioned_product_name_is_duplicate_resource(demo: Demo) ->
     with pytest.raises(ClientError) as error:
         provision(demo, "ws-same", NotebookInstanceName="ws-same-2")
     assert error.value.response["Error"]["Code"] == "DuplicateResourceException"
+
+
+def test_update_product_changes_only_the_fields_given_and_its_tags(demo: Demo) -> None:
+    sc = demo.client("servicecatalog")
+    product_id = demo.product()["product_id"]
+    before = sc.describe_product_as_admin(Id=product_id)["ProductViewDetail"]["ProductViewSummary"]
+    sc.update_product(Id=product_id, AddTags=[{"Key": "stage", "Value": "pilot"}])
+    out = sc.update_product(
+        Id=product_id,
+        Name="Standard notebook",
+        Description="For everyday analysis",
+        AddTags=[{"Key": "stage", "Value": "approved"}, {"Key": "owner", "Value": "platform"}],
+        RemoveTags=["owner-not-there"],
+    )
+    summary = out["ProductViewDetail"]["ProductViewSummary"]
+    assert summary["Name"] == "Standard notebook"
+    assert summary["ShortDescription"] == "For everyday analysis"
+    assert summary["Owner"] == before["Owner"]  # not given: kept
+    assert {t["Key"]: t["Value"] for t in out["Tags"]} == {"stage": "approved", "owner": "platform"}
+    described = sc.describe_product_as_admin(Id=product_id)
+    assert described["ProductViewDetail"]["ProductViewSummary"]["Name"] == "Standard notebook"
+    sc.update_product(Id=product_id, RemoveTags=["stage"])
+    assert [t["Key"] for t in sc.describe_product_as_admin(Id=product_id)["Tags"]] == ["owner"]
+    # End users browse the new name too.
+    found = sc.search_products(Filters={"FullTextSearch": ["Standard notebook"]})
+    assert [p["ProductId"] for p in found["ProductViewSummaries"]] == [product_id]
+
+
+def test_update_product_refuses_unknown_ids_and_empty_names(demo: Demo) -> None:
+    sc = demo.client("servicecatalog")
+    with pytest.raises(sc.exceptions.ResourceNotFoundException):
+        sc.update_product(Id="prod-doesnotexist1", Name="x")
+    with pytest.raises(sc.exceptions.InvalidParametersException) as error:
+        sc.update_product(Id=demo.product()["product_id"], Name="")
+    assert "Name must not be empty" in str(error.value)

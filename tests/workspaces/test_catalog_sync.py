@@ -195,12 +195,6 @@ def test_a_product_that_returns_is_no_longer_retired(seeded: Sandbox) -> None:
     assert all(v.requestable for v in ProductVersion.objects.all())
 
 
-@pytest.mark.xfail(
-    reason="the sandbox does not implement UpdateProduct yet (moto's handler fails on its "
-    "products); the sync compares name, owner and description on every run",
-    raises=aws.ClientError,
-    strict=True,
-)
 def test_a_renamed_product_is_reported_as_changed(seeded: Sandbox) -> None:
     catalog_sync(actor=None)
     sc = seeded.client("servicecatalog", config=None)

@@ -200,6 +200,43 @@ def delete_product(req: AwsRequest) -> dict[str, Any]:
     return {}
 
 
+_PRODUCT_FIELDS = (
+    ("Name", "name"),
+    ("Owner", "owner"),
+    ("Description", "description"),
+    ("Distributor", "distributor"),
+    ("SupportEmail", "support_email"),
+    ("SupportDescription", "support_description"),
+    ("SupportUrl", "support_url"),
+)
+
+
+@operation("servicecatalog", "UpdateProduct")
+def update_product(req: AwsRequest) -> dict[str, Any]:
+    """Changes the fields given (a field left out keeps its value); RemoveTags by key, then
+    AddTags, replacing a tag of the same key. Name and Owner cannot be emptied."""
+    catalog, p = store(req), req.params
+    if not p.get("Id"):
+        raise invalid("Id is required")
+    product = catalog.product(p["Id"])
+    for key in ("Name", "Owner"):
+        if key in p and not p[key]:
+            raise invalid(f"{key} must not be empty")
+    for key, attribute in _PRODUCT_FIELDS:
+        if p.get(key) is not None:
+            setattr(product, attribute, p[key])
+    removed = set(p.get("RemoveTags") or [])
+    added = list(p.get("AddTags") or [])
+    keys = {tag["Key"] for tag in added}
+    product.tags = [
+        tag for tag in product.tags if tag["Key"] not in removed and tag["Key"] not in keys
+    ] + added
+    return {
+        "ProductViewDetail": product.view_detail(len(catalog.paths(product)) == 1),
+        "Tags": product.tags,
+    }
+
+
 def _product_from(req: AwsRequest, id_key: str = "Id", name_key: str = "Name") -> Product:
     p = req.params
     if not p.get(id_key) and not p.get(name_key):
