@@ -36,7 +36,7 @@ ENV PORTAL_VAR_DIR=/var/lib/portal
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --retries=3 \
   CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"
-CMD ["gunicorn", "portal.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+CMD ["gunicorn", "--config", "portal/gunicorn_conf.py", "portal.wsgi:application"]
 
 FROM base AS sandbox
 RUN uv sync --frozen --no-dev --only-group sandbox --no-install-project --inexact

@@ -1,3 +1,5 @@
+import logging
+
 from django.apps import AppConfig
 
 
@@ -11,3 +13,7 @@ class PortalConfig(AppConfig):
         # not only once the URLconf has been imported.
         from portal import sso_views  # noqa: F401
         from portal.api import schema  # noqa: F401
+
+        # Python's warnings become log records ("py.warnings", see LOGGING), so they are
+        # written in the log's format (JSON in production) instead of as bare text.
+        logging.captureWarnings(True)

@@ -90,6 +90,8 @@ def json_formatter() -> logging.Formatter:
 def _route(request: HttpRequest) -> str:
     match = getattr(request, "resolver_match", None)
     if match is None:
+        if request.path.startswith(settings.STATIC_URL or "/static/"):
+            return "<static>"  # served by WhiteNoise before routing
         return "<unmatched>"  # 404s and redirects before routing: one label, not one per path
     return match.view_name or "<unnamed>"
 

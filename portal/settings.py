@@ -53,9 +53,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
+    # First, so every response is counted and logged with its request id, the HTTPS
+    # redirect and static files included: there is no separate access log (gunicorn_conf.py).
     "portal.request_context.RequestContextMiddleware",
     "portal.observability.ObservabilityMiddleware",
+    "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -441,7 +443,12 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"botocore": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
+    "loggers": {
+        "botocore": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+        # Python's warnings (captured in portal/apps.py), in the same format as the rest.
+        "py.warnings": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+    },
 }
 
 # --- Metrics (portal/metrics.py) ------------------------------------------------------------

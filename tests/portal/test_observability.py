@@ -176,6 +176,26 @@ def test_metrics_count_requests_by_route_and_status(
     assert not any("no-such-page" in str(labels) for _, labels in after)
 
 
+def test_static_files_are_counted_apart_from_unrouted_paths(
+    db: None, client: Client, metrics_token: str
+) -> None:
+    """Static files are served before routing (WhiteNoise in production): they get their own
+    label rather than swelling the one unrouted paths and 404s share."""
+    before = scrape(client)
+    static = client.get("/static/no-such-file.css").status_code
+    unrouted = client.get("/no-such-page/").status_code
+    after = scrape(client)
+
+    def delta(route: str, status: int) -> float:
+        labels = {"method": "GET", "route": route, "status": str(status)}
+        total = "portal_http_requests_total"
+        return value(after, total, **labels) - value(before, total, **labels)
+
+    assert delta("<static>", static) == 1
+    assert delta("<unmatched>", unrouted) == 1
+    assert delta("<unmatched>", static) == (1 if unrouted == static else 0)
+
+
 def test_metrics_count_aws_calls_and_errors_by_operation(
     db: None, client: Client, metrics_token: str, portal_on_sandbox: Sandbox
 ) -> None:

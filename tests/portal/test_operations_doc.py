@@ -21,6 +21,13 @@ COMPOSE_SOURCE = (ROOT / "docker-compose.yml").read_text()
 READ_BY_SETTINGS = set(re.findall(r'env\.\w+\(\s*"([A-Z][A-Z0-9_]+)"', SETTINGS_SOURCE))
 # ${NAME...} in docker-compose.yml: variables of the compose file itself.
 COMPOSE_VARIABLES = set(re.findall(r"\$\{([A-Z][A-Z0-9_]+)", COMPOSE_SOURCE))
+# What the web container's gunicorn config reads (its workers, its bind address).
+READ_BY_GUNICORN = set(
+    re.findall(
+        r'os\.environ\.get\(\s*"([A-Z][A-Z0-9_]+)"',
+        (ROOT / "portal" / "gunicorn_conf.py").read_text(),
+    )
+)
 ENV_NAME = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")
 
 
@@ -44,7 +51,7 @@ def test_the_guide_names_variables_and_commands_at_all() -> None:
 def test_every_variable_in_the_guide_exists() -> None:
     def known(name: str) -> bool:
         base = name.removesuffix("_FILE")  # NAME_FILE: the value read from a file
-        return base in READ_BY_SETTINGS or name in COMPOSE_VARIABLES
+        return base in READ_BY_SETTINGS or name in COMPOSE_VARIABLES | READ_BY_GUNICORN
 
     assert sorted(name for name in mentioned_variables() if not known(name)) == []
 
