@@ -278,3 +278,51 @@ class ComplianceSummary(models.Model):
 
     def __str__(self) -> str:
         return f"{self.team_id} at {self.evaluated_at:%Y-%m-%d %H:%M}: {self.score}"
+
+
+class CompliancePrune(models.Model):
+    """One pass of the compliance history retention policy (governance/retention.py).
+
+    The policy in force and what it removed are kept here, counted in the same transaction
+    as each batch of deletions, so the row always matches what is gone even if a pass is cut
+    short; its audit event ``compliance.prune`` repeats the totals. ``thinned_before`` lets
+    the next pass start where this one stopped instead of rereading a year of history.
+    """
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    every_run_days = models.PositiveIntegerField()
+    retention_days = models.PositiveIntegerField(help_text="0: kept forever.")
+    every_run_from = models.DateTimeField(
+        help_text="Every run's results from this moment (midnight UTC) on were kept."
+    )
+    retained_from = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Results, summaries and runs before this moment (midnight UTC) were deleted; "
+        "empty when history is kept forever.",
+    )
+    thinned_before = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Before this moment every UTC day holds at most one run per team.",
+    )
+    results_thinned = models.PositiveBigIntegerField(default=0)
+    results_expired = models.PositiveBigIntegerField(default=0)
+    summaries_expired = models.PositiveBigIntegerField(default=0)
+    runs_expired = models.PositiveBigIntegerField(default=0)
+    complete = models.BooleanField(
+        default=False, help_text="False while running, or when it stopped at its time budget."
+    )
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Compliance history prune at {self.started_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def deleted(self) -> int:
+        return (
+            self.results_thinned + self.results_expired + self.summaries_expired + self.runs_expired
+        )

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from governance.compliance import GUIDANCE
 from governance.models import AuditEvent, CheckStatus, ComplianceResult, ComplianceSummary, Control
+from governance.retention import retention_policy
 from portal.models import Membership, Role, Team, User
 from portal.selectors import teams_visible_to
 
@@ -182,6 +183,11 @@ class EvidenceFilter(forms.Form):
         if start and end and start > end:
             self.add_error("end", "The range must end on or after its start.")
         return data
+
+    @property
+    def retention_note(self) -> str:
+        """What history a date range can find: the retention policy, in words."""
+        return retention_policy().describe()
 
 
 def evidence_rows(

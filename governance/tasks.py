@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from governance.compliance import evaluate_compliance
 from governance.models import EvaluationRun
+from governance.retention import compliance_history_prune
 from portal import aws
 from portal.models import Team, User
 
@@ -50,6 +51,22 @@ def evaluate_compliance_task(
             raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
         raise
     return {"run": run.pk, "resources": run.resources, "aws_calls": run.aws_calls}
+
+
+# A pass stops between batches after this long, well inside the task's soft limit; the next
+# day's pass continues where it stopped (a first pass over a year of hourly history needs
+# several, or one ``manage.py compliance_prune`` run).
+PRUNE_BUDGET = dt.timedelta(minutes=20)
+
+
+@shared_task(acks_late=True, soft_time_limit=25 * 60, time_limit=30 * 60)
+def prune_compliance_history() -> dict[str, object]:
+    """Daily: apply the compliance history retention policy (governance/retention.py).
+
+    Safe to repeat: a second pass finds nothing more to delete.
+    """
+    prune = compliance_history_prune(time_budget=PRUNE_BUDGET)
+    return {"prune": prune.pk, "deleted": prune.deleted, "complete": prune.complete}
 
 
 # Long enough for a burst of launches in one team to share one evaluation.

@@ -33,6 +33,12 @@ app.conf.beat_schedule = {
         "task": "governance.tasks.evaluate_compliance_task",
         "schedule": crontab(minute=23),
     },
+    # Compliance history retention (governance/retention.py): once a day, off-hours and off
+    # the hour, away from the evaluation at :23 and the session cleanup at 03:17.
+    "prune-compliance-history": {
+        "task": "governance.tasks.prune_compliance_history",
+        "schedule": crontab(hour=3, minute=47),
+    },
     # The outbox sweep: lost work re-enqueued, drift recorded (workspaces/reconcile.py).
     "reconcile-workspaces": {
         "task": "workspaces.tasks.reconcile_workspaces",

@@ -359,6 +359,18 @@ AWS_MAX_ATTEMPTS = env.integer("AWS_MAX_ATTEMPTS", 5, minimum=1)
 # Cost Explorer revises recent days; each sync re-reads this many days before today.
 COST_SYNC_LOOKBACK_DAYS = env.integer("COST_SYNC_LOOKBACK_DAYS", 4, minimum=1)
 
+# --- Compliance history ---------------------------------------------------------------------
+# Hourly evaluations add a row per notebook and control; the daily prune (governance/
+# retention.py) keeps every run this many days, then the last run of each UTC day per team.
+COMPLIANCE_EVERY_RUN_DAYS = env.integer("COMPLIANCE_EVERY_RUN_DAYS", 14, minimum=1)
+# Results, summaries and runs older than this are deleted; 0 keeps them forever.
+COMPLIANCE_RETENTION_DAYS = env.integer("COMPLIANCE_RETENTION_DAYS", 400, minimum=0)
+if 0 < COMPLIANCE_RETENTION_DAYS < COMPLIANCE_EVERY_RUN_DAYS:
+    raise ImproperlyConfigured(
+        f"COMPLIANCE_RETENTION_DAYS must be 0 (keep forever) or at least "
+        f"COMPLIANCE_EVERY_RUN_DAYS ({COMPLIANCE_EVERY_RUN_DAYS}), not {COMPLIANCE_RETENTION_DAYS}"
+    )
+
 # --- REST API -------------------------------------------------------------------------------
 
 

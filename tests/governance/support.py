@@ -177,3 +177,53 @@ def bulk_history(
             checks_failed=failed,
             score=round(100 * (len(results) - failed) / len(results), 1) if results else None,
         )
+
+
+def recorded_run(
+    at: dt.datetime,
+    notebooks: dict[Team, list[str]],
+    *,
+    team: Team | None = None,
+    status: str = EvaluationRun.Status.SUCCEEDED,
+) -> EvaluationRun:
+    """An evaluation that finished at ``at``, stored as ``evaluate_compliance`` stores one: a
+    result per notebook and control (all passing) for the teams it evaluated (every team, or
+    ``team`` alone) and a summary per evaluated team, notebooks or not; a failed run has
+    neither. Written by hand because the service takes its time from the clock, and a year of
+    hourly runs through the sandbox would test the sandbox."""
+    run = EvaluationRun.objects.create(
+        started_at=at - dt.timedelta(minutes=2),
+        finished_at=at,
+        team=team,
+        status=status,
+        resources=sum(len(names) for t, names in notebooks.items() if team in (None, t)),
+    )
+    if status != EvaluationRun.Status.SUCCEEDED:
+        return run
+    teams = [team] if team is not None else list(Team.objects.order_by("pk"))
+    ComplianceResult.objects.bulk_create(
+        ComplianceResult(
+            run=run,
+            team=t,
+            evaluated_at=at,
+            resource_name=name,
+            control=control,
+            status=CheckStatus.PASS,
+            detail="recorded",
+        )
+        for t in teams
+        for name in notebooks.get(t, [])
+        for control in Control.values
+    )
+    ComplianceSummary.objects.bulk_create(
+        ComplianceSummary(
+            run=run,
+            team=t,
+            evaluated_at=at,
+            resources=len(notebooks.get(t, [])),
+            checks_passed=len(Control.values) * len(notebooks.get(t, [])),
+            score=100 if notebooks.get(t) else None,
+        )
+        for t in teams
+    )
+    return run
