@@ -18,8 +18,8 @@ from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone
 
+from costs.calendar import month_start, next_month, previous_month
 from costs.models import BudgetAlert, TeamBudget, TeamDailyCost, TeamForecast
-from costs.sync import month_start, next_month, previous_month
 from governance.services import audit_record
 from portal.models import Team, User
 from portal.notifications import notify

@@ -21,8 +21,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db.models import Sum
 from django.utils import timezone
 
+from costs.calendar import month_start, next_month
 from costs.models import TeamBudget, TeamDailyCost, TeamForecast
-from costs.sync import month_start, next_month
 
 HISTORY_DAYS = 28
 # The 80 % prediction interval, as Cost Explorer's default.

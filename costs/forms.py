@@ -7,7 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
-from django.utils import timezone
+
+from costs.calendar import cost_today
 
 DEFAULT_DAYS = 90
 # Two years of daily rows is what the portal keeps and what a page can still draw.
@@ -22,7 +23,7 @@ class Granularity:
 
 def default_range(today: dt.date | None = None) -> tuple[dt.date, dt.date]:
     """The last 90 days, today included (today's spend appears as AWS reports it)."""
-    end = today or timezone.localdate()
+    end = today or cost_today()
     return end - dt.timedelta(days=DEFAULT_DAYS - 1), end
 
 

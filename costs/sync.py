@@ -39,6 +39,7 @@ from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from costs.calendar import cost_today, next_month, previous_month
 from costs.models import CostSyncRun, CostTagStatus, DailyCost, TeamDailyCost
 from portal import aws
 from portal.models import Project, Team
@@ -66,24 +67,6 @@ ADVISORY_LOCK = 7_007_001  # "issue 7, cost rows": any constant no other code us
 Key = tuple[dt.date, str, str]
 # Workspace tag -> (team id, project id) for spend not on a portal workspace.
 Owners = dict[str, tuple[int, int | None]]
-
-
-def ce_today() -> dt.date:
-    """Today in UTC, Cost Explorer's calendar."""
-    return timezone.now().astimezone(dt.UTC).date()
-
-
-def month_start(day: dt.date) -> dt.date:
-    return day.replace(day=1)
-
-
-def next_month(day: dt.date) -> dt.date:
-    first = day.replace(day=1)
-    return (first + dt.timedelta(days=32)).replace(day=1)
-
-
-def previous_month(day: dt.date) -> dt.date:
-    return (day.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
 
 
 def default_window(today: dt.date) -> tuple[dt.date, dt.date]:
@@ -130,7 +113,7 @@ def cost_sync(
     marks it failed with the reason and keeps every row written before it. With
     ``raise_transient`` a throttle or outage is re-raised after being recorded, so a task can
     retry."""
-    today = ce_today()
+    today = cost_today()
     default_start, default_end = default_window(today)
     start = start or default_start
     end = min(end or default_end, today)

@@ -238,7 +238,7 @@ def _breadcrumbs(request: AuthenticatedRequest, *crumbs: tuple[str, str]) -> lis
     return trail
 
 
-def _team_context(request: AuthenticatedRequest, team: Team) -> dict[str, Any]:
+def _team_context(team: Team) -> dict[str, Any]:
     month = selectors.team_month(team)
     budget = month.budget
     initial = (
@@ -274,7 +274,7 @@ def _render_team(
     context = {
         **_common(request, form),
         **filters,
-        **_team_context(request, team),
+        **_team_context(team),
         "team": team,
         "drill": drill,
         "chart": selectors.chart_data(drill.series, f"Spend of {team.name} per project"),

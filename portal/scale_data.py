@@ -38,6 +38,7 @@ from costs.models import (
     TeamForecast,
 )
 from costs.prices import HOURLY, STORAGE_GB_MONTH
+from costs.sync import COST_TAG_KEYS
 from governance.models import (
     AuditEvent,
     CheckStatus,
@@ -69,13 +70,6 @@ PERSONAS = {
     "scale-analyst": "analyst with many workspaces in the largest team",
 }
 SLUG_PREFIX = "scale-"
-PORTAL_TAGS = (
-    "portal:team",
-    "portal:project",
-    "portal:workspace",
-    "portal:owner",
-    "portal:cost-center",
-)
 SAGEMAKER = "Amazon SageMaker"
 S3 = "Amazon Simple Storage Service"
 KMS = "AWS Key Management Service"
@@ -829,7 +823,7 @@ class ScaleBuilder:
             rows_upserted=self.counts["daily_costs"],
         )
         CostTagStatus.objects.bulk_create(
-            CostTagStatus(key=key, status="Active", checked_at=finished) for key in PORTAL_TAGS
+            CostTagStatus(key=key, status="Active", checked_at=finished) for key in COST_TAG_KEYS
         )
 
     def _budgets(self) -> None:

@@ -8,12 +8,13 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
-from costs.sync import ce_today
+from costs.calendar import cost_today
+from costs.sync import COST_TAG_KEYS
 from portal.models import Project, Team, User
 from tests.support.sandbox import Sandbox
 from workspaces.models import State, Workspace
 
-COST_TAGS = ["portal:team", "portal:project", "portal:workspace"]
+COST_TAGS = list(COST_TAG_KEYS)  # the tags the sync checks
 SERVICE = "Amazon SageMaker"
 
 
@@ -76,7 +77,7 @@ def untagged(day: dt.date, cost: float, resource: str = "untagged-1") -> dict[st
 
 def days_back(n: int) -> list[dt.date]:
     """The last ``n`` complete days, oldest first."""
-    today = ce_today()
+    today = cost_today()
     return [today - dt.timedelta(days=k) for k in range(n, 0, -1)]
 
 

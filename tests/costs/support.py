@@ -23,18 +23,11 @@ from costs.models import (
     DailyCost,
     TeamForecast,
 )
-from costs.sync import rollup_rebuild
+from costs.sync import COST_TAG_KEYS, rollup_rebuild
 from portal.models import Project, Team, User
 from tests.factories import ProjectFactory, TeamFactory, published_offering
 from workspaces.models import State, Workspace
 
-PORTAL_TAGS = (
-    "portal:team",
-    "portal:project",
-    "portal:workspace",
-    "portal:owner",
-    "portal:cost-center",
-)
 SAGEMAKER = "Amazon SageMaker"
 STORAGE = "Amazon Simple Storage Service"
 
@@ -107,7 +100,7 @@ def team_spent(team: Team, amount: str, *, day: dt.date | None = None) -> None:
 
 def tags_active(*, active: bool = True) -> None:
     now = timezone.now()
-    for key in PORTAL_TAGS:
+    for key in COST_TAG_KEYS:  # the tags the sync checks
         CostTagStatus.objects.update_or_create(
             key=key,
             defaults={"status": "Active" if active else "Inactive", "checked_at": now},

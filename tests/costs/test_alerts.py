@@ -14,10 +14,11 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from costs.calendar import cost_today, month_start
 from costs.models import BudgetAlert, CostSyncRun, TeamForecast
 from costs.selectors import budget_position
 from costs.services import AlertAlreadyAcknowledged, budget_alert_acknowledge, team_budget_set
-from costs.sync import ce_today, cost_sync, month_start
+from costs.sync import cost_sync
 from governance.models import AuditEvent
 from portal.models import Notification
 from tests.conftest import World
@@ -100,7 +101,7 @@ def test_a_forecast_over_budget_raises_a_forecast_alert(
     (ws,) = make_workspaces(world.team, world.project, world.analyst, offering, 1)
     sb.control.ledger([usage(ws, d, 10.0) for d in days_back(35)])
     synced(django_capture_on_commit_callbacks)
-    forecast = TeamForecast.objects.get(team=world.team, month=month_start(ce_today()))
+    forecast = TeamForecast.objects.get(team=world.team, month=month_start(cost_today()))
     assert forecast.source == TeamForecast.Source.PORTAL
     # A budget just under the forecast: the month is going to overrun it.
     budget = (forecast.mean_usd * Decimal("0.98")).quantize(Decimal("0.01"))
@@ -115,7 +116,7 @@ def test_a_forecast_over_budget_raises_a_forecast_alert(
 def an_alert(world: World, threshold: int = 80) -> BudgetAlert:
     return BudgetAlert.objects.create(
         team=world.team,
-        month=month_start(ce_today()),
+        month=month_start(cost_today()),
         kind=BudgetAlert.Kind.ACTUAL,
         threshold_percent=threshold,
         budget_usd=Decimal("100"),
@@ -156,7 +157,7 @@ def test_a_team_the_sync_puts_at_100_percent_is_refused_unless_an_approver_overr
 ) -> None:
     from tests.workspaces.test_request_form import form_data, post, request_via_service
 
-    if ce_today().day == 1 or timezone.localdate() != ce_today():
+    if cost_today().day == 1 or timezone.localdate() != cost_today():
         pytest.skip("no complete day of this month in Cost Explorer yet")
     offering = published_offering(
         world.team, max_volume_gb=50, max_lifetime_days=30, max_live_per_user=5

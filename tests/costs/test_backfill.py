@@ -10,8 +10,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db.models import Sum
 
+from costs.calendar import cost_today, month_start, previous_month
 from costs.models import CostSyncRun, DailyCost, TeamDailyCost
-from costs.sync import ce_today, month_start, previous_month
 from tests.costs.ledger_support import ce_calls, ce_truth
 from tests.support.sandbox import Sandbox
 
@@ -28,7 +28,7 @@ def test_backfill_loads_whole_months_one_month_at_a_time(
     call_command("cost_backfill", "--months", "3", stdout=out)
 
     run = CostSyncRun.objects.get()
-    today = ce_today()
+    today = cost_today()
     start = previous_month(previous_month(previous_month(month_start(today))))
     assert (run.kind, run.status) == (CostSyncRun.Kind.BACKFILL, CostSyncRun.Status.SUCCEEDED)
     assert (run.start_day, run.end_day) == (start, today)

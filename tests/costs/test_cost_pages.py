@@ -12,7 +12,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from costs.models import BudgetAlert, TeamBudget
+from costs.calendar import cost_today
+from costs.models import BudgetAlert, DailyCost, TeamBudget
 from costs.sync import cost_sync
 from governance.models import AuditEvent
 from tests.conftest import PERSONAS, World
@@ -21,7 +22,7 @@ from tests.costs.ledger_support import COST_TAGS, days_back, usage
 
 pytestmark = pytest.mark.django_db
 
-TODAY = timezone.localdate
+TODAY = cost_today  # the cost calendar: UTC days
 
 
 @pytest.fixture
@@ -103,6 +104,41 @@ def test_an_analyst_sees_other_peoples_workspaces_only_as_one_summed_row(
     crumbs = html.split('data-testid="breadcrumbs"')[1].split("</nav>")[0]
     assert ">Costs<" not in crumbs
     assert ">Data Science<" in crumbs
+
+
+def test_spend_of_a_notebook_made_outside_the_portal_is_its_own_row_on_the_project_page(
+    world: World, client: Any, spend: dict[str, Any]
+) -> None:
+    """A notebook the portal did not make, tagged with the project (the sync gives its spend
+    to the project its tags name), is nobody's workspace: finance sees it apart, and an
+    analyst sees it apart from their teammates' workspaces too."""
+    day = TODAY() - dt.timedelta(days=1)
+    DailyCost.objects.create(
+        day=day,
+        workspace_tag="notebook-made-by-hand",
+        service=ps.SAGEMAKER,
+        team=world.team,
+        project=world.project,
+        workspace=None,
+        amount_usd=Decimal("1.25"),
+    )
+    ps.rebuild_rollup({day})
+    url = reverse("project_costs", args=[world.team.slug, world.project.slug])
+    expected = {
+        "finance": {"mine-00000": "7.50", "appr-00000": "3.00"},
+        "analyst": {"mine-00000": "7.50", "Other people's workspaces": "3.00"},
+    }
+    for persona, workspaces in expected.items():
+        client.force_login(world.persona(persona))
+        html = get(client, url)
+        rows = {r[0]: r[1] for r in ps.page_tables(html)["breakdown"][1:]}
+        assert rows == {
+            **workspaces,
+            "Notebooks made outside the portal": "1.25",
+            "Total": "11.75",
+        }, persona
+        series = ps.page_tables(html)["series"]
+        assert "Notebooks made outside the portal" in series[0]
 
 
 def test_each_drill_down_page_exports_exactly_its_tables(

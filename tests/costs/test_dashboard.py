@@ -18,7 +18,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from costs import selectors
+from costs.calendar import cost_today
 from costs.models import CostTagStatus, TeamBudget, TeamDailyCost
+from costs.selectors import tables
 from costs.sync import cost_sync
 from portal.selectors import teams_visible_to
 from tests.conftest import World
@@ -28,7 +30,7 @@ from tests.factories import ProjectFactory, TeamFactory
 
 pytestmark = pytest.mark.django_db
 
-TODAY = timezone.localdate
+TODAY = cost_today  # the cost calendar: UTC days
 NO_VALUE = "\N{EN DASH}"
 
 
@@ -133,13 +135,11 @@ def _pivoted_team_days(user: Any, start: dt.date, end: dt.date, granularity: str
         str(t.pk): selectors.Column(str(t.pk), t.name, reverse("team_costs", args=[t.slug]))
         for t in teams_visible_to(user)
     }
-    amounts = selectors._grouped(
+    amounts = tables.grouped(
         TeamDailyCost.objects.filter(day__gte=start, day__lte=end), granularity, "team_id"
     )
     periods = selectors.periods_between(start, end, granularity)
-    return selectors._pivot(
-        amounts, periods, granularity, labels, [selectors.UNTAGGED], "Other teams"
-    )
+    return tables.pivot(amounts, periods, granularity, labels, [selectors.UNTAGGED], "Other teams")
 
 
 @pytest.mark.parametrize("granularity", ["daily", "monthly"])
@@ -389,9 +389,9 @@ def test_the_dashboard_query_count_is_small(world: World, client: Any, spend: An
     client.force_login(world.finance)
     client.get(reverse("costs_dashboard"))
     queries, _ = count_queries(client, reverse("costs_dashboard"))
-    # session, user, nav roles, notifications + alerts, tag status, last sync, teams,
-    # month-to-date and range totals per team, the series, budgets, forecasts, open alerts
-    assert queries <= 12
+    # session, user, the header (roles, unread, open alerts), freshness (tag statuses and
+    # last sync), teams (with budget, forecast, open alerts), month and range totals, series
+    assert queries == 7
 
 
 # --- against the sandbox ledger --------------------------------------------------------------
@@ -459,3 +459,32 @@ def test_after_a_real_sync_every_team_and_day_equals_the_ledger_and_the_csv_the_
         assert Decimal(row[-1]) == total.quantize(Decimal("0.01"))
     assert ledger[days[-1].isoformat(), "Untagged or unknown"] == Decimal("2.33")
     assert export(client, query)[0] == page
+
+
+def test_cost_pages_count_days_as_aws_does_in_utc_whatever_the_portals_time_zone(
+    world: World, client: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 09:00 on 1 November in Auckland it is still 31 October in UTC, AWS's calendar: the
+    sync, forecasts and alerts are in October, so the pages must be too, not show an empty
+    November month (and budget positions must not reset early)."""
+    settings.TIME_ZONE = "Pacific/Auckland"
+    instant = dt.datetime(2026, 10, 31, 20, 0, tzinfo=dt.UTC)
+    assert timezone.localtime(instant).date() == dt.date(2026, 11, 1)
+    (workspace,) = ps.make_workspaces(world.team, world.project, world.analyst, 1, prefix="utc")
+    ps.add_costs(
+        [
+            (dt.date(2026, 10, 1), workspace, ps.SAGEMAKER, Decimal("2.00")),
+            (dt.date(2026, 10, 31), workspace, ps.SAGEMAKER, Decimal("5.00")),
+        ]
+    )
+    TeamBudget.objects.create(team=world.team, monthly_usd=Decimal("10"))
+    client.force_login(world.finance)
+    monkeypatch.setattr(timezone, "now", lambda: instant)
+    body = client.get(reverse("costs_dashboard_csv")).content.decode()
+    teams = {row[0]: row for row in ps.csv_tables(body)[1]}
+    header = ps.csv_tables(body)[1][0]
+    assert teams[world.team.name][header.index("Month to date (USD)")] == "7.00"
+    assert selectors.budget_position(world.team).spent_usd == Decimal("7.00")
+    html = client.get(reverse("team_costs", args=[world.team.slug])).content.decode()
+    assert "Spent in October</dt>" in html
+    assert 'data-testid="team-mtd">$7.00<' in html

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from costs.calendar import month_start, next_month
 from costs.forecast import forecasts_compute, team_forecast
 from costs.models import TeamBudget, TeamDailyCost, TeamForecast
-from costs.sync import month_start, next_month
 from tests.conftest import World
 from tests.factories import TeamFactory
 

@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 from django.db.models import Sum
 
+from costs.calendar import cost_today, previous_month
 from costs.models import CostSyncRun, CostTagStatus, DailyCost, TeamDailyCost
 from costs.services import team_budget_set
-from costs.sync import ce_today, cost_sync, default_window, previous_month
+from costs.sync import cost_sync, default_window
 from portal import aws
 from portal.models import Team
 from tests.conftest import World
@@ -92,7 +93,7 @@ def test_sync_equals_the_ledger_per_workspace_team_and_day_with_the_untagged_row
         ("DAILY", ("portal:workspace", "SERVICE")),
     ]
     assert sb.control.calls().get("ce:GetCostForecast", 0) == 0
-    assert (run.start_day, run.end_day) == (previous_month(ce_today()), ce_today())
+    assert (run.start_day, run.end_day) == (previous_month(cost_today()), cost_today())
     truth = assert_equals_ledger(sb, run)
     assert run.rows_upserted == len(truth)
 
@@ -202,7 +203,7 @@ def test_an_unmanaged_notebooks_spend_lands_in_the_team_and_project_its_tags_nam
 
     # A team created later with that slug takes the spend on the next sync of those days.
     TeamFactory.create(slug="no-such-team")
-    again = cost_sync(start=days[0], end=ce_today())
+    again = cost_sync(start=days[0], end=cost_today())
     assert again.status == CostSyncRun.Status.SUCCEEDED, again.error
     assert DailyCost.objects.filter(workspace_tag="stray", team__slug="no-such-team").count() == 5
 
@@ -331,7 +332,7 @@ def test_the_default_window(db: None, settings: Any) -> None:
     )
     assert default_window(today) == (dt.date(2026, 2, 22), today)
     with pytest.raises(ValueError, match="start must be before the end"):
-        cost_sync(start=ce_today(), end=ce_today())
+        cost_sync(start=cost_today(), end=cost_today())
 
 
 # --- the request count does not grow with teams or workspaces ---------------------------------

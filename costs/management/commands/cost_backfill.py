@@ -12,8 +12,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from costs.calendar import cost_today, month_start, previous_month
 from costs.models import CostSyncRun
-from costs.sync import ce_today, cost_sync, month_start, previous_month
+from costs.sync import cost_sync
 
 # Cost Explorer keeps 13 months of daily data by default, 38 with multi-year data enabled.
 MAX_MONTHS = 37
@@ -36,7 +37,7 @@ class Command(BaseCommand):
                 f"--months must be between 1 and {MAX_MONTHS} (Cost Explorer keeps 13 months "
                 f"by default, 38 with multi-year data); {months} was given."
             )
-        today = ce_today()
+        today = cost_today()
         start = month_start(today)
         for _ in range(months):
             start = previous_month(start)

@@ -16,9 +16,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from costs.calendar import cost_today, month_start, previous_month
 from costs.models import CostSyncRun, TeamBudget
 from costs.services import team_budget_set
-from costs.sync import ce_today, cost_sync, month_start, previous_month
+from costs.sync import cost_sync
 from governance.models import TeamSettings
 from governance.services import team_settings_set
 from portal import aws, services
@@ -142,7 +143,7 @@ class Command(BaseCommand):
     def _costs(self) -> None:
         """The sandbox's cost history as ``cost_backfill --months 3`` loads it (upserted, so
         running again changes nothing), then forecasts, AWS Budgets and alerts."""
-        today = ce_today()
+        today = cost_today()
         start = month_start(today)
         for _ in range(COST_HISTORY_MONTHS):
             start = previous_month(start)
