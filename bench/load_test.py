@@ -39,6 +39,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.scale_support import django_on, scale_paths  # noqa: E402
+
 VENV_BIN = ROOT / ".venv" / "bin"
 TARGET_P95_MS = 150.0
 PAGES = ("home", "my_workspaces", "approvals", "team_compliance", "finance_dashboard")
@@ -64,19 +66,10 @@ def _percentile(values: list[float], pct: float) -> float:
 # --- set-up through Django (DEBUG settings, same database) ---------------------------------
 
 
-def _django(database_url: str) -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-    os.environ["DJANGO_DEBUG"] = "true"
-    os.environ["DATABASE_URL"] = database_url
-    import django
-
-    django.setup()
-
-
 def _scale_facts(skip: set[str]) -> dict[str, Any]:
     """The personas, the team to look at, the paths; fresh tokens for the API users."""
     from django.db import connection
-    from django.urls import NoReverseMatch, reverse
+    from django.urls import reverse
 
     from portal import scale_data
     from portal.models import User
@@ -86,19 +79,7 @@ def _scale_facts(skip: set[str]) -> dict[str, Any]:
         team = scale_data.largest_team_slug()
     except LookupError as exc:
         raise RunFailed(str(exc)) from exc
-    paths = {
-        "healthz": reverse("healthz"),
-        "home": reverse("home"),
-        "my_workspaces": reverse("my_workspaces"),
-        "approvals": reverse("approval_queue"),
-        "team_compliance": reverse("team_compliance", args=[team]),
-        "api_workspaces": reverse("api-workspace-list"),
-        "api_teams": reverse("api-team-list"),
-        "api_offerings": reverse("api-offering-list"),
-        "api_audit_events": reverse("api-audit-events"),
-    }
-    with contextlib.suppress(NoReverseMatch):  # the finance dashboard, once it has landed
-        paths["finance_dashboard"] = reverse("costs_dashboard")
+    paths = {"healthz": reverse("healthz"), **scale_paths(team)}
     for name in skip:
         paths.pop(name, None)
     tokens = {}
@@ -385,7 +366,7 @@ def _markdown(summary: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.output_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    _django(args.database_url)
+    django_on(args.database_url)
     facts = _scale_facts(set(args.skip))
     plans = _plans(facts, args.users)
     static_root = out / "static"

@@ -15,9 +15,7 @@ answer 200); 2 when the run itself failed.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -27,7 +25,13 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.scale_support import BASE_URL, measure_in_subprocess, seed_small  # noqa: E402
+from bench.scale_support import (  # noqa: E402
+    BASE_URL,
+    django_on,
+    measure_in_subprocess,
+    scale_paths,
+    seed_small,
+)
 
 # (persona, endpoint name); the paths are resolved inside the measuring process.
 CASES = [
@@ -55,37 +59,16 @@ CASES = [
 
 def measure(database_url: str, runs: int, explain: bool) -> dict[str, Any]:
     """In this process: Django on ``database_url``; counts and times for every case."""
-    os.environ["DJANGO_SETTINGS_MODULE"] = "portal.settings"
-    os.environ["DJANGO_DEBUG"] = "true"
-    os.environ["DATABASE_URL"] = database_url
-    import django
-
-    django.setup()
-    from django.conf import settings
+    django_on(database_url, client=True)  # timings without the debug cursor
     from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext, setup_test_environment
-    from django.urls import NoReverseMatch, reverse
+    from django.test.utils import CaptureQueriesContext
 
     from portal import scale_data
     from portal.models import User
 
-    setup_test_environment()
-    settings.ALLOWED_HOSTS = ["testserver"]
-    settings.DEBUG = False  # timings without the debug cursor (queries are still captured)
     team = scale_data.largest_team_slug()
-    paths = {
-        "home": reverse("home"),
-        "my_workspaces": reverse("my_workspaces"),
-        "approvals": reverse("approval_queue"),
-        "team_compliance": reverse("team_compliance", args=[team]),
-        "api_workspaces": reverse("api-workspace-list"),
-        "api_teams": reverse("api-team-list"),
-        "api_offerings": reverse("api-offering-list"),
-        "api_audit_events": reverse("api-audit-events"),
-    }
-    with contextlib.suppress(NoReverseMatch):  # the finance dashboard, once it has landed
-        paths["finance_dashboard"] = reverse("costs_dashboard")
+    paths = scale_paths(team)
     clients: dict[str, Client] = {}
     results: dict[str, Any] = {}
     for username, name in CASES:

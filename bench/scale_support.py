@@ -38,3 +38,40 @@ def seed_small(database_url: str) -> None:
     ):
         subprocess.run([PY, "manage.py", *command], cwd=ROOT, env=env, check=True,
                        capture_output=True)  # fmt: skip
+
+
+def django_on(database_url: str, *, client: bool = False) -> None:
+    """Django set up in this process on ``database_url`` with local settings (no production
+    secrets needed). With ``client``: ready for the test client, with requests served as in
+    production where it matters for timing (DEBUG off: no debug cursor, no debug pages)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    os.environ["DJANGO_DEBUG"] = "true"
+    os.environ["DATABASE_URL"] = database_url
+    import django
+
+    django.setup()
+    if client:
+        from django.conf import settings
+        from django.test.utils import setup_test_environment
+
+        setup_test_environment()
+        settings.ALLOWED_HOSTS = ["testserver"]
+        settings.DEBUG = False
+
+
+def scale_paths(team: str) -> dict[str, str]:
+    """The pages and API endpoints the scale benchmarks visit; ``team``'s where one is needed
+    (the largest team of the seed)."""
+    from django.urls import reverse
+
+    return {
+        "home": reverse("home"),
+        "my_workspaces": reverse("my_workspaces"),
+        "approvals": reverse("approval_queue"),
+        "team_compliance": reverse("team_compliance", args=[team]),
+        "finance_dashboard": reverse("costs_dashboard"),
+        "api_workspaces": reverse("api-workspace-list"),
+        "api_teams": reverse("api-team-list"),
+        "api_offerings": reverse("api-offering-list"),
+        "api_audit_events": reverse("api-audit-events"),
+    }
