@@ -120,9 +120,10 @@ def managed_workspace(world: World, sandbox: Sandbox, name: str = "claims-eda") 
 def bulk_history(
     world: World, team: Team, workspaces: int, days: int = 3, prefix: str = "ws"
 ) -> None:
-    """``workspaces`` live workspaces of ``team`` and one evaluation a day for ``days`` days,
-    each failing root access on every third notebook. Rows are bulk-created: going through
-    the sandbox for 2,000 notebooks would test the sandbox, not the page."""
+    """``workspaces`` live workspaces of ``team`` and one evaluation a day for the last
+    ``days`` days, today included, each failing root access on every third notebook. Rows are
+    bulk-created: going through the sandbox for 2,000 notebooks would test the sandbox, not
+    the page."""
     offering = published_offering(team)
     project = world.project if team == world.team else world.other_project
     now = timezone.now()
@@ -142,8 +143,13 @@ def bulk_history(
         )
         for i in range(workspaces)
     )
+    # The newest run is earlier today, between the portal's midnight and now, so that the runs
+    # fall on exactly ``days`` calendar days whatever the hour; an hour back from just after
+    # midnight would land on yesterday, and a run made by the test today would add a day.
+    midnight = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    earlier_today = (now - midnight) / 2
     for day in range(days, 0, -1):
-        at = now - dt.timedelta(days=day - 1, hours=1)
+        at = now - dt.timedelta(days=day - 1) - earlier_today
         run = EvaluationRun.objects.create(
             started_at=at, status=EvaluationRun.Status.SUCCEEDED, resources=workspaces
         )
