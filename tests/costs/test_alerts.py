@@ -4,18 +4,20 @@ acknowledgement, and the request flow refusing a team the sync put at 100 %."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.core import mail
 from django.core.exceptions import PermissionDenied
+from django.db.models import Sum
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from costs.calendar import cost_today, month_start
-from costs.models import BudgetAlert, CostSyncRun, TeamForecast
+from costs.models import BudgetAlert, CostSyncRun, DailyCost, TeamForecast
 from costs.selectors import budget_position
 from costs.services import AlertAlreadyAcknowledged, budget_alert_acknowledge, team_budget_set
 from costs.sync import cost_sync
@@ -192,3 +194,34 @@ def test_a_team_the_sync_puts_at_100_percent_is_refused_unless_an_approver_overr
     pending.refresh_from_db()
     assert pending.state == State.APPROVED
     assert pending.budget_override_reason == "Grant deadline on Friday."
+
+
+def test_last_months_overrun_neither_refuses_the_team_nor_alerts_this_month(
+    world: World, sb: Sandbox, client: Client, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Budgets are monthly: twice the budget spent on the last day of last month counts for
+    nothing this month. Runs every day, the 1st included, when the test above has no complete
+    day of the month to go on."""
+    from tests.workspaces.test_request_form import form_data, post
+
+    offering = published_offering(
+        world.team, max_volume_gb=50, max_lifetime_days=30, max_live_per_user=5
+    )
+    (ws,) = make_workspaces(world.team, world.project, world.analyst, offering, 1)
+    team_budget_set(actor=world.finance, team=world.team, monthly_usd=Decimal("100"))
+    this_month = month_start(cost_today())
+    last_day_of_last_month = this_month - dt.timedelta(days=1)
+    sb.control.ledger([usage(ws, last_day_of_last_month, 200.0)])
+
+    synced(django_capture_on_commit_callbacks)  # a first sync reads last month too
+
+    read = DailyCost.objects.filter(team=world.team, day=last_day_of_last_month)
+    assert read.aggregate(total=Sum("amount_usd"))["total"] == Decimal("200")
+    position = budget_position(world.team)
+    assert (position.spent_usd, position.exhausted) == (Decimal(0), False)
+    assert not BudgetAlert.objects.filter(team=world.team, month=this_month).exists()
+
+    client.force_login(world.analyst)
+    response = post(client, offering, form_data(world, name="new-month"))
+    assert response.status_code == 302, response.context["form"].errors
+    assert Workspace.objects.get(name="new-month").state == State.PENDING_APPROVAL
