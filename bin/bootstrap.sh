@@ -37,6 +37,14 @@ ensure_chromium() {
   fi
 }
 
+ensure_faketime() {
+  if [ ! -e "$FAKETIME_LIB" ]; then
+    say "Installing Debian's faketime for TEST_CLOCK"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null
+  fi
+}
+FAKETIME_LIB="/usr/lib/$(uname -m)-linux-gnu/faketime/libfaketimeMT.so.1"
+
 ensure_services() {
   if ! pg_isready -h 127.0.0.1 -p 5432 -q; then
     say "Starting PostgreSQL"
