@@ -48,9 +48,11 @@ def _profile(daily: dict[dt.date, float], first: dt.date, last: dt.date) -> dict
     profile = {
         weekend: (statistics.fmean(v), statistics.pstdev(v)) for weekend, v in values.items() if v
     }
-    # A team with only weekdays (or weekends) of history so far: use what there is.
+    # A team with only weekdays (or only weekends) of history so far: use what there is for
+    # both. (Not ``setdefault``, which would look up the missing kind before checking.)
     for weekend in (False, True):
-        profile.setdefault(weekend, profile[not weekend])
+        if weekend not in profile:
+            profile[weekend] = profile[not weekend]
     return profile
 
 

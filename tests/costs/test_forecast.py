@@ -16,6 +16,7 @@ from tests.conftest import World
 from tests.factories import TeamFactory
 
 TODAY = dt.date(2026, 11, 18)  # a Wednesday
+CENT = Decimal("0.01")
 
 
 def shaped(first: dt.date, last: dt.date, weekday: float = 10.0, weekend: float = 2.0) -> dict:
@@ -65,6 +66,30 @@ def test_a_new_team_is_forecast_from_its_own_days_not_diluted_by_days_before_it_
     mean, _, _ = team_forecast(daily, today=TODAY)
     to_date = sum(daily.values())
     assert mean == Decimal(str(to_date + rest_of_month())).quantize(Decimal("0.01"))
+
+
+@pytest.mark.parametrize(
+    ("today", "history"),
+    [
+        # Wednesday: Monday is the only complete day (Tuesday, yesterday, is still partial).
+        (TODAY, [TODAY - dt.timedelta(days=2), TODAY - dt.timedelta(days=1)]),
+        # Monday: Saturday is the only complete day.
+        (dt.date(2026, 11, 16), [dt.date(2026, 11, 14), dt.date(2026, 11, 15)]),
+        # Friday 1 January 2027: a team that began spending on Tuesday and Wednesday.
+        (dt.date(2027, 1, 1), [dt.date(2026, 12, 29), dt.date(2026, 12, 30)]),
+    ],
+)
+def test_a_team_with_one_kind_of_day_so_far_uses_it_for_both(
+    today: dt.date, history: list[dt.date]
+) -> None:
+    """A team whose history holds only weekdays (or only weekends) forecasts every remaining
+    day at that mean: the lookup of the missing kind used to raise, failing the whole sync."""
+    daily = dict.fromkeys(history, 10.0)
+    mean, low, high = team_forecast(daily, today=today)
+    month = month_start(today)
+    to_date = sum(v for d, v in daily.items() if d >= month)
+    remaining = (next_month(today) - max(today, month)).days
+    assert (mean, low, high) == (Decimal(str(to_date + 10.0 * remaining)).quantize(CENT),) * 3
 
 
 def test_no_history_forecasts_what_is_spent() -> None:
