@@ -137,17 +137,19 @@ def cost_sync(
         _after_costs(today)
     except Exception as exc:
         run.status = CostSyncRun.Status.FAILED
-        run.error = (
-            aws.error_message(exc)
-            if isinstance(exc, aws.AWS_ERRORS)
-            else f"{type(exc).__name__}: {exc}"
-        )[:2000]
+        if isinstance(exc, aws.AWS_ERRORS):
+            reason = aws.error_message(exc)
+        elif isinstance(exc, AfterCostsFailed):
+            reason = str(exc)  # each step's error, already logged with its traceback
+        else:
+            reason = f"{type(exc).__name__}: {exc}"
+        run.error = reason[:2000]
         run.finished_at = timezone.now()
         run.save()
         logger.warning("cost sync %s failed: %s", run.pk, run.error)
         if raise_transient and isinstance(exc, aws.AWS_ERRORS) and aws.is_transient(exc):
             raise
-        if not isinstance(exc, aws.AWS_ERRORS):
+        if not isinstance(exc, (*aws.AWS_ERRORS, AfterCostsFailed)):
             logger.exception("cost sync %s failed unexpectedly", run.pk)
         return run
     run.status = CostSyncRun.Status.SUCCEEDED
@@ -156,15 +158,33 @@ def cost_sync(
     return run
 
 
+class AfterCostsFailed(Exception):
+    """One or more of the steps after the cost rows failed; the message names each."""
+
+
 def _after_costs(today: dt.date) -> None:
+    """Forecasts, AWS Budgets, then the portal's alerts. Each step runs even when one before
+    it failed, so a fault in forecasting cannot also silence the alerts on actual spend (they
+    then compare against the last forecasts stored); the run fails naming every failed step."""
     from costs.alerts import alerts_raise
     from costs.budgets import budgets_sync
     from costs.forecast import forecasts_compute
 
-    forecasts_compute(today=today)
-    # AWS Budgets failures are recorded on each budget (aws_error) and never fail the run.
-    budgets_sync()
-    alerts_raise(today=today)
+    steps = (
+        ("forecasts", lambda: forecasts_compute(today=today)),
+        # AWS Budgets failures are recorded on each budget (aws_error) and never fail the run.
+        ("AWS Budgets", budgets_sync),
+        ("alerts", lambda: alerts_raise(today=today)),
+    )
+    failed = []
+    for name, step in steps:
+        try:
+            step()
+        except Exception as exc:
+            logger.exception("cost sync step %s failed", name)
+            failed.append(f"{name}: {type(exc).__name__}: {exc}")
+    if failed:
+        raise AfterCostsFailed("The cost rows are stored, but " + "; ".join(failed))
 
 
 # --- Cost Explorer ------------------------------------------------------------------------

@@ -96,6 +96,39 @@ def test_crossing_80_percent_raises_an_alert_a_notification_and_an_email_within_
     assert "spent 100 % or more" in mail.outbox[1].subject
 
 
+def test_a_failing_forecast_neither_loses_the_rows_nor_silences_the_alerts_on_actual_spend(
+    world: World,
+    sb: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """The steps after the rows run independently: a fault in forecasting fails the run with
+    a reason naming the step, while the rows stay and the 80 % alert still goes out."""
+    import costs.forecast
+
+    def broken(*, today: dt.date) -> int:
+        raise RuntimeError("no forecast today")
+
+    monkeypatch.setattr(costs.forecast, "forecasts_compute", broken)
+    offering = published_offering(world.team)
+    (ws,) = make_workspaces(world.team, world.project, world.analyst, offering, 1)
+    yesterday = days_back(1)[0]
+    team_budget_set(actor=world.finance, team=world.team, monthly_usd=Decimal("100"))
+    sb.control.ledger([usage(ws, yesterday, 85.0)])
+    mail.outbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run = cost_sync()
+
+    assert run.status == CostSyncRun.Status.FAILED
+    assert run.error == "The cost rows are stored, but forecasts: RuntimeError: no forecast today"
+    stored = DailyCost.objects.filter(team=world.team, day=yesterday)
+    assert stored.aggregate(total=Sum("amount_usd"))["total"] == Decimal("85")
+    alerts = BudgetAlert.objects.filter(team=world.team)
+    assert {(a.kind, a.threshold_percent) for a in alerts} == {("actual", 50), ("actual", 80)}
+    assert len(mail.outbox) == 1
+
+
 def test_a_forecast_over_budget_raises_a_forecast_alert(
     world: World, sb: Sandbox, django_capture_on_commit_callbacks: Any
 ) -> None:
