@@ -93,7 +93,9 @@ RULES = [
     ("end_date", {"end_date": "2020-01-01"}, "must be after today"),
     (
         "end_date",
-        {"end_date": (timezone.localdate() + dt.timedelta(days=31)).isoformat()},
+        # A callable, made into a date when the test runs: at collection, just before
+        # midnight, 31 days from "today" would be 30 days from the test's today.
+        {"end_date": lambda: (timezone.localdate() + dt.timedelta(days=31)).isoformat()},
         "longest lifetime is 30 days",
     ),
     ("name", {"name": "Bad Name!"}, "lower-case letters"),
@@ -109,6 +111,7 @@ def test_each_broken_rule_is_shown_on_its_field_and_nothing_is_written(
 ) -> None:
     client.force_login(world.analyst)
     events = AuditEvent.objects.count()
+    change = {k: v() if callable(v) else v for k, v in change.items()}
     response = post(client, offering, form_data(world, **change))
     assert response.status_code == 400
     assert message in " ".join(response.context["form"].errors[field])
