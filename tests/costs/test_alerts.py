@@ -46,15 +46,22 @@ def synced(capture: Any) -> CostSyncRun:
     return run
 
 
-def test_crossing_80_percent_raises_an_alert_a_notification_and_an_email_within_one_sync(
-    world: World, sb: Sandbox, django_capture_on_commit_callbacks: Any
-) -> None:
+def spent_85_of_100_yesterday(world: World, sb: Sandbox) -> tuple[Workspace, dt.date]:
+    """The team's budget is USD 100 and its one workspace spent 85 yesterday in the ledger (not
+    synced yet); the outbox is empty. Returns the workspace and yesterday."""
     offering = published_offering(world.team)
     (ws,) = make_workspaces(world.team, world.project, world.analyst, offering, 1)
     yesterday = days_back(1)[0]
     team_budget_set(actor=world.finance, team=world.team, monthly_usd=Decimal("100"))
     sb.control.ledger([usage(ws, yesterday, 85.0)])
     mail.outbox.clear()
+    return ws, yesterday
+
+
+def test_crossing_80_percent_raises_an_alert_a_notification_and_an_email_within_one_sync(
+    world: World, sb: Sandbox, django_capture_on_commit_callbacks: Any
+) -> None:
+    ws, yesterday = spent_85_of_100_yesterday(world, sb)
 
     synced(django_capture_on_commit_callbacks)
 
@@ -110,12 +117,7 @@ def test_a_failing_forecast_neither_loses_the_rows_nor_silences_the_alerts_on_ac
         raise RuntimeError("no forecast today")
 
     monkeypatch.setattr(costs.forecast, "forecasts_compute", broken)
-    offering = published_offering(world.team)
-    (ws,) = make_workspaces(world.team, world.project, world.analyst, offering, 1)
-    yesterday = days_back(1)[0]
-    team_budget_set(actor=world.finance, team=world.team, monthly_usd=Decimal("100"))
-    sb.control.ledger([usage(ws, yesterday, 85.0)])
-    mail.outbox.clear()
+    _, yesterday = spent_85_of_100_yesterday(world, sb)
 
     with django_capture_on_commit_callbacks(execute=True):
         run = cost_sync()
