@@ -44,11 +44,12 @@ def _query(request: AuthenticatedRequest, *drop: str) -> str:
 
 def _common(request: AuthenticatedRequest, form: CostFilter) -> dict[str, Any]:
     """What every cost page shows above its tables."""
-    tag_warning, last_sync = selectors.freshness()
+    tag_warning, last_sync, sync_failure = selectors.freshness()
     return {
         "filter_form": form,
         "tag_warning": tag_warning,
         "last_sync": last_sync,
+        "sync_failure": sync_failure,
         "export_query": _query(request),
     }
 
@@ -398,6 +399,7 @@ def alert_list(request: AuthenticatedRequest) -> HttpResponse:
     if state not in dict(selectors.ALERT_STATES):
         state = "open"
     alerts = selectors.alerts_filtered(selectors.alerts_visible_to(request.user), state)
+    tag_warning, last_sync, sync_failure = selectors.freshness()
     return render(
         request,
         "costs/alerts.html",
@@ -407,7 +409,9 @@ def alert_list(request: AuthenticatedRequest) -> HttpResponse:
             "states": selectors.ALERT_STATES,
             "query": _query(request, "page"),
             "can_acknowledge": permissions.can_manage_budgets(request.user),
-            "tag_warning": selectors.tag_warning(),
+            "tag_warning": tag_warning,
+            "last_sync": last_sync,
+            "sync_failure": sync_failure,
         },
     )
 

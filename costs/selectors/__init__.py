@@ -36,7 +36,13 @@ from costs.selectors.drill import (
     workspace_drill,
 )
 from costs.selectors.estimates import Estimate, PriceUnknown, estimate_monthly
-from costs.selectors.freshness import SyncStamp, TagWarning, freshness, tag_warning
+from costs.selectors.freshness import (
+    SyncFailure,
+    SyncStamp,
+    TagWarning,
+    freshness,
+    tag_warning,
+)
 from costs.selectors.org import (
     TEAM_SORTS,
     AlertState,
@@ -71,6 +77,7 @@ __all__ = [
     "Estimate",
     "OrgCosts",
     "PriceUnknown",
+    "SyncFailure",
     "SyncStamp",
     "TableRow",
     "TagWarning",

@@ -42,28 +42,46 @@ class SyncStamp:
     finished_at: dt.datetime | None
 
 
-def freshness() -> tuple[TagWarning | None, SyncStamp | None]:
-    """``tag_warning()`` and the last successful sync's finish in one statement: the tag
-    statuses by key, with one row added for the syncs (told apart by the last column). That
-    row is an aggregate, not an ordered slice: SQLite allows no LIMIT inside a compound
-    statement. Every cost page runs this, and the ORM took longer to build the union than
-    the database to run it, so it is SQL with bound values (``portal.sql``)."""
+@dataclass(frozen=True)
+class SyncFailure:
+    """The latest sync that failed after the last one that succeeded: the figures may be
+    stale or incomplete, and the pages say so with the reason."""
+
+    finished_at: dt.datetime
+    error: str
+
+
+def freshness() -> tuple[TagWarning | None, SyncStamp | None, SyncFailure | None]:
+    """``tag_warning()``, the last successful sync's finish and the latest failed sync in one
+    statement: the tag statuses by key, with rows added for the syncs (told apart by the last
+    column). The sync rows are aggregates and a subquery, not ordered slices: SQLite allows no
+    LIMIT inside a compound statement. Every cost page runs this, and the ORM took longer to
+    build the union than the database to run it, so it is SQL with bound values
+    (``portal.sql``)."""
     tag, run = CostTagStatus, CostSyncRun
+    finished, status = sql.name(run, "finished_at"), sql.name(run, "status")
     statement = (
         f"SELECT {sql.name(tag, 'key')}, {sql.name(tag, 'status')}, "  # noqa: S608 (quoted names, bound values)
         f"{sql.name(tag, 'checked_at')}, 0 FROM {sql.name(tag)} "
-        f"UNION ALL SELECT '', '', MAX({sql.name(run, 'finished_at')}), 1 FROM {sql.name(run)} "
-        f"WHERE {sql.name(run, 'status')} = %s ORDER BY 1"
+        f"UNION ALL SELECT '', '', MAX({finished}), 1 FROM {sql.name(run)} WHERE {status} = %s "
+        f"UNION ALL SELECT '', {sql.name(run, 'error')}, {finished}, 2 FROM {sql.name(run)} "
+        f"WHERE {status} = %s AND {finished} = "
+        f"(SELECT MAX({finished}) FROM {sql.name(run)} WHERE {status} = %s) ORDER BY 1"
     )
+    failed = CostSyncRun.Status.FAILED.value
     rows = sql.fetch(
         statement,
-        [CostSyncRun.Status.SUCCEEDED.value],
+        [CostSyncRun.Status.SUCCEEDED.value, failed, failed],
         [None, None, sql.column(tag, "checked_at"), None],
     )
-    statuses, stamp = [], None
-    for key, status, at, is_sync in rows:
-        if not is_sync:
-            statuses.append((key, status, at))
-        elif at is not None:  # None: no sync has succeeded yet
+    statuses, stamp, failure = [], None, None
+    for key, text, at, kind in rows:
+        if kind == 0:
+            statuses.append((key, text, at))
+        elif kind == 1 and at is not None:  # None: no sync has succeeded yet
             stamp = SyncStamp(at)
-    return _warning_from(statuses), stamp
+        elif kind == 2:
+            failure = SyncFailure(at, text.rstrip(". "))
+    if failure and stamp and stamp.finished_at and failure.finished_at <= stamp.finished_at:
+        failure = None  # a later sync succeeded
+    return _warning_from(statuses), stamp, failure

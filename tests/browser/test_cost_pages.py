@@ -12,7 +12,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from costs.models import TeamBudget
+from costs.models import CostSyncRun, TeamBudget
 from tests.browser.conftest import Browser
 from tests.conftest import World
 from tests.costs import support as ps
@@ -146,3 +146,19 @@ def test_an_analyst_sees_their_workspace_and_team_costs(browser_as: Browser, wor
     page.get_by_test_id("team-costs-link").click()
     expect(page.get_by_test_id("budget-form")).to_have_count(0)
     browser_as.assert_accessible()
+
+
+def test_finance_is_told_when_the_latest_sync_failed(browser_as: Browser, world: World) -> None:
+    seed(world)
+    failed = ps.finished_sync()
+    failed.status = CostSyncRun.Status.FAILED
+    failed.error = "AccessDeniedException: User is not authorized to perform ce:GetCostAndUsage"
+    failed.save()
+    browser_as.login("finance")
+    page = browser_as.page
+    for path in ("/costs/", "/costs/alerts/"):
+        browser_as.goto(path)
+        notice = page.get_by_test_id("sync-failed")
+        expect(notice).to_contain_text("The latest cost sync, at")
+        expect(notice).to_contain_text("failed: AccessDeniedException: User is not authorized")
+        browser_as.assert_accessible()

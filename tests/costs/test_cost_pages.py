@@ -353,6 +353,50 @@ def test_with_the_tags_inactive_in_the_sandbox_every_cost_page_warns_after_a_syn
         assert 'data-testid="tag-warning"' not in get(client, url), url
 
 
+def test_a_failed_sync_is_named_with_its_reason_on_every_cost_page_until_one_succeeds(
+    world: World, client: Any, sandbox_clean: Any, portal_on_sandbox: Any, settings: Any
+) -> None:
+    """Figures that stopped updating must not read as current: after a failed sync the cost
+    pages keep the last good sync's time and say the latest one failed, and why."""
+    from portal import aws
+
+    sandbox_clean.control.cost_tags(active=COST_TAGS)
+    (ws,) = ps.make_workspaces(world.team, world.project, world.analyst, 1)
+    sandbox_clean.control.ledger([usage(ws, d, 2.0) for d in days_back(3)])
+    good = cost_sync()
+    assert good.status == "succeeded"
+    pages = [
+        reverse("costs_dashboard"),
+        reverse("team_costs", args=[world.team.slug]),
+        reverse("project_costs", args=[world.team.slug, world.project.slug]),
+        reverse("workspace_costs", args=[ws.pk]),
+        reverse("cost_alerts"),
+    ]
+    client.force_login(world.finance)
+    for url in pages:
+        assert 'data-testid="sync-failed"' not in get(client, url), url
+
+    settings.AWS_MAX_ATTEMPTS = 1
+    aws.reset_clients()
+    sandbox_clean.control.throttle(operations=["ce:GetCostAndUsage"])
+    failed = cost_sync()
+    assert failed.status == "failed"
+    assert failed.finished_at
+    assert good.finished_at
+    for url in pages:
+        html = get(client, url)
+        notice = html.split('data-testid="sync-failed"')[1].split("</div>")[0]
+        assert "failed: ThrottlingException" in notice, url
+        assert f'datetime="{failed.finished_at.isoformat()}"' in notice, url
+        # The freshness line still gives the last good sync's time.
+        assert f'datetime="{good.finished_at.isoformat()}"' in html, url
+
+    sandbox_clean.control.clear_faults()
+    assert cost_sync().status == "succeeded"
+    for url in pages:
+        assert 'data-testid="sync-failed"' not in get(client, url), url
+
+
 # --- permission matrix -----------------------------------------------------------------------
 
 OWN, OTHER = "data-science", "public-health"
