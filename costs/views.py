@@ -42,16 +42,16 @@ def _query(request: AuthenticatedRequest, *drop: str) -> str:
     return query.urlencode()
 
 
+def _freshness() -> dict[str, Any]:
+    """The tag warning, the last good sync and a later failed one (one query): what
+    ``_tag_warning.html`` and ``_freshness.html`` show."""
+    tag_warning, last_sync, sync_failure = selectors.freshness()
+    return {"tag_warning": tag_warning, "last_sync": last_sync, "sync_failure": sync_failure}
+
+
 def _common(request: AuthenticatedRequest, form: CostFilter) -> dict[str, Any]:
     """What every cost page shows above its tables."""
-    tag_warning, last_sync, sync_failure = selectors.freshness()
-    return {
-        "filter_form": form,
-        "tag_warning": tag_warning,
-        "last_sync": last_sync,
-        "sync_failure": sync_failure,
-        "export_query": _query(request),
-    }
+    return {"filter_form": form, **_freshness(), "export_query": _query(request)}
 
 
 def _csv(filename: str, *tables: selectors.CostTable) -> HttpResponse:
@@ -399,7 +399,6 @@ def alert_list(request: AuthenticatedRequest) -> HttpResponse:
     if state not in dict(selectors.ALERT_STATES):
         state = "open"
     alerts = selectors.alerts_filtered(selectors.alerts_visible_to(request.user), state)
-    tag_warning, last_sync, sync_failure = selectors.freshness()
     return render(
         request,
         "costs/alerts.html",
@@ -409,9 +408,7 @@ def alert_list(request: AuthenticatedRequest) -> HttpResponse:
             "states": selectors.ALERT_STATES,
             "query": _query(request, "page"),
             "can_acknowledge": permissions.can_manage_budgets(request.user),
-            "tag_warning": tag_warning,
-            "last_sync": last_sync,
-            "sync_failure": sync_failure,
+            **_freshness(),
         },
     )
 

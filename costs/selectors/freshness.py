@@ -39,7 +39,7 @@ def tag_warning() -> TagWarning | None:
 class SyncStamp:
     """When the last successful cost sync finished (what the freshness line shows)."""
 
-    finished_at: dt.datetime | None
+    finished_at: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,6 @@ def freshness() -> tuple[TagWarning | None, SyncStamp | None, SyncFailure | None
             stamp = SyncStamp(at)
         elif kind == 2:
             failure = SyncFailure(at, text.rstrip(". "))
-    if failure and stamp and stamp.finished_at and failure.finished_at <= stamp.finished_at:
+    if failure and stamp and failure.finished_at <= stamp.finished_at:
         failure = None  # a later sync succeeded
     return _warning_from(statuses), stamp, failure

@@ -321,6 +321,17 @@ def test_the_workspace_page_shows_its_month_30_days_and_services(
     assert "Amazon Simple Storage Service" in section
 
 
+def cost_pages(world: World, ws: Any) -> list[str]:
+    """The cost pages (dashboard, team, project, workspace, alerts), of ``ws``'s team."""
+    return [
+        reverse("costs_dashboard"),
+        reverse("team_costs", args=[world.team.slug]),
+        reverse("project_costs", args=[world.team.slug, world.project.slug]),
+        reverse("workspace_costs", args=[ws.pk]),
+        reverse("cost_alerts"),
+    ]
+
+
 def test_with_the_tags_inactive_in_the_sandbox_every_cost_page_warns_after_a_sync(
     world: World, client: Any, sandbox_clean: Any, portal_on_sandbox: Any
 ) -> None:
@@ -330,11 +341,7 @@ def test_with_the_tags_inactive_in_the_sandbox_every_cost_page_warns_after_a_syn
     sandbox_clean.control.cost_tags(inactive=COST_TAGS)
     assert cost_sync().status == "succeeded"
     pages = [
-        reverse("costs_dashboard"),
-        reverse("team_costs", args=[world.team.slug]),
-        reverse("project_costs", args=[world.team.slug, world.project.slug]),
-        reverse("workspace_costs", args=[ws.pk]),
-        reverse("cost_alerts"),
+        *cost_pages(world, ws),
         reverse("team_detail", args=[world.team.slug]),
         reverse("workspace_detail", args=[ws.pk]),
     ]
@@ -365,13 +372,7 @@ def test_a_failed_sync_is_named_with_its_reason_on_every_cost_page_until_one_suc
     sandbox_clean.control.ledger([usage(ws, d, 2.0) for d in days_back(3)])
     good = cost_sync()
     assert good.status == "succeeded"
-    pages = [
-        reverse("costs_dashboard"),
-        reverse("team_costs", args=[world.team.slug]),
-        reverse("project_costs", args=[world.team.slug, world.project.slug]),
-        reverse("workspace_costs", args=[ws.pk]),
-        reverse("cost_alerts"),
-    ]
+    pages = cost_pages(world, ws)
     client.force_login(world.finance)
     for url in pages:
         assert 'data-testid="sync-failed"' not in get(client, url), url
